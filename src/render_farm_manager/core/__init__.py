@@ -1,0 +1,1 @@
+"""Models, errors, clock, lifecycle and the RenderFarmManager facade."""

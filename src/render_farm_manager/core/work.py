@@ -1,0 +1,39 @@
+"""The "unit of work" view the decision core is written against.
+
+A :class:`~render_farm_manager.core.models.RenderJob` satisfies it today; chunk tasks of a frame
+range will satisfy it tomorrow. The core reads only these attributes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from render_farm_manager.core.models import JobPriority, RenderJobStatus
+
+
+class UnitOfWork(Protocol):
+    """What the scheduler needs to know about one schedulable piece of work."""
+
+    id: str
+    client_id: str
+    job_type: str
+    status: RenderJobStatus
+    priority: JobPriority
+    deadline: datetime
+    estimated_duration_hours: float
+    progress: float
+    requires_gpu: bool
+    memory_requirements_gb: float
+    cpu_requirements: int
+    dependencies: list[str]
+    can_be_preempted: bool
+    supports_checkpoint: bool
+    energy_intensive: bool
+    emergency: bool
+    excluded_node_ids: list[str]
+
+
+def remaining_hours(work: UnitOfWork) -> float:
+    """Estimated hours of work left at reference speed."""
+    return work.estimated_duration_hours * (1.0 - work.progress / 100.0)

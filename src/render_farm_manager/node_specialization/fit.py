@@ -1,0 +1,49 @@
+"""Hard filters: can this node run this job at all, and if not, why not.
+
+"Doesn't fit" is a normal answer with reasons, never an exception.
+"""
+
+from __future__ import annotations
+
+from render_farm_manager.core.models import NodeCapabilities, NodeStatus, RenderNode
+from render_farm_manager.core.work import UnitOfWork
+
+
+def hardware_misfit(job: UnitOfWork, caps: NodeCapabilities) -> str | None:
+    """Why the node's hardware cannot run the job, or None when it can."""
+    # GPU renders need at least one GPU.
+    if job.requires_gpu and caps.gpu_count <= 0:
+        return "job needs a GPU and the node has none"
+    # The scene must fit in memory.
+    if caps.memory_gb < job.memory_requirements_gb:
+        return f"job needs {job.memory_requirements_gb:g} GB memory, node has {caps.memory_gb} GB"
+    # Enough cores for the renderer's thread count.
+    if caps.cpu_cores < job.cpu_requirements:
+        return f"job needs {job.cpu_requirements} cores, node has {caps.cpu_cores}"
+    return None
+
+
+def availability_misfit(job: UnitOfWork, node: RenderNode) -> str | None:
+    """Why the node cannot take the job right now, or None when it can."""
+    # Only online nodes receive work.
+    if node.status != NodeStatus.ONLINE:
+        return f"node is {NodeStatus(node.status).value}"
+    # A draining node finishes its current job and takes no new one.
+    if node.draining:
+        return "node is draining for maintenance"
+    # One job per node.
+    if node.current_job_id is not None:
+        return f"node is busy with job {node.current_job_id}"
+    # Nodes that failed this job repeatedly are blocklisted for it.
+    if node.id in job.excluded_node_ids:
+        return "node failed this job repeatedly and is blocklisted for it"
+    return None
+
+
+def misfit(job: UnitOfWork, node: RenderNode) -> str | None:
+    """Why ``node`` cannot run ``job`` now (availability first), or None when it can."""
+    return availability_misfit(job, node) or hardware_misfit(job, node.capabilities)
+
+
+def fits(job: UnitOfWork, node: RenderNode) -> bool:
+    return misfit(job, node) is None

@@ -1,0 +1,161 @@
+"""Node matching: filter (hard constraints) then score (soft preferences), learning from history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from render_farm_manager.core.models import RenderJob, RenderNode
+from render_farm_manager.core.work import UnitOfWork
+from render_farm_manager.node_specialization.fit import fits, hardware_misfit, misfit
+from render_farm_manager.node_specialization.hardware import hardware_class, node_type
+from render_farm_manager.node_specialization.learned_speeds import LearnedSpeeds
+from render_farm_manager.node_specialization.scoring import (
+    DEFAULT_JOB_TYPE_SPECIALIZATIONS,
+    blend_base_score,
+    efficiency_score,
+    fit_bonus,
+    gpu_score,
+    specialization_score,
+    speed_score,
+)
+from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
+
+
+class NodeSpecializationManager:
+    """Matches jobs to nodes by hardware, specialisation and learned per-node, per-class speed.
+
+    ``learning_rate`` is how far one observed render moves a speed estimate; ``history_weight`` is
+    the share of the score that learned speed carries against hardware capability.
+    """
+
+    def __init__(
+        self,
+        audit_logger: AuditLogger | None = None,
+        performance_monitor: PerformanceMonitor | None = None,
+        learning_rate: float = 0.2,
+        history_weight: float = 0.3,
+        learning_enabled: bool = True,
+    ) -> None:
+        if not 0 <= history_weight <= 1:
+            raise ValueError(f"history_weight must be within 0-1, got {history_weight}")
+        self.audit_logger = audit_logger
+        self.performance_monitor = performance_monitor
+        self.learning_rate = learning_rate
+        self.history_weight = history_weight
+        self.learning_enabled = learning_enabled
+        self.speeds = LearnedSpeeds(learning_rate)
+        self.job_type_specializations: dict[str, list[str]] = {
+            k: list(v) for k, v in DEFAULT_JOB_TYPE_SPECIALIZATIONS.items()
+        }
+        self.seconds_per_frame: dict[tuple[str, str], float] = {}
+
+    # -- speeds --------------------------------------------------------------------------------
+
+    def expected_speed(self, node: RenderNode, job_type: str) -> float:
+        """How fast ``node`` is expected to render ``job_type`` relative to the job's estimate."""
+        if not self.learning_enabled:
+            return 1.0
+        own = node.performance_history.get(job_type)
+        if own is not None and self.speeds.samples(node.id, job_type) == 0:
+            self.speeds.seed_node(node.id, job_type, own)
+        return self.speeds.speed(node.id, hardware_class(node), job_type)
+
+    def expected_hours(self, job: UnitOfWork, node: RenderNode) -> float:
+        """Expected wall-clock hours for the rest of ``job`` on ``node``."""
+        remaining = job.estimated_duration_hours * (1.0 - job.progress / 100.0)
+        return remaining / self.expected_speed(node, job.job_type)
+
+    def update_performance_history(self, job: RenderJob, node: RenderNode,
+                                   metrics: dict[str, Any]) -> float:
+        """Learn from one finished render. ``metrics['render_time_hours']`` is the observed wall
+        time of the job (or of ``metrics['work_fraction']`` of it) on ``node``.
+
+        Returns the node's new speed estimate for the job type and stores it in
+        ``node.performance_history``.
+        """
+        if "render_time_hours" not in metrics:
+            raise ValueError("metrics must hold 'render_time_hours', the observed render time")
+        observed = float(metrics["render_time_hours"])
+        fraction = float(metrics.get("work_fraction", 1.0))
+        if observed <= 0 or not 0 < fraction <= 1:
+            raise ValueError(
+                f"render_time_hours must be > 0 and work_fraction in (0, 1]; got {observed}, {fraction}"
+            )
+        if not self.learning_enabled:
+            return node.performance_history.get(job.job_type, 1.0)
+        expected = job.estimated_duration_hours * fraction
+        speed = self.speeds.observe(node.id, hardware_class(node), job.job_type, expected, observed)
+        node.performance_history[job.job_type] = round(speed, 6)
+        per_frame = metrics.get("render_time_per_frame")
+        if per_frame is not None:
+            self.seconds_per_frame[(node.id, job.job_type)] = float(per_frame)
+        if self.audit_logger is not None:
+            self.audit_logger.log_event(
+                "performance_learned",
+                f"Node {node.id} renders {job.job_type} at {speed:.2f}x the estimate",
+                job_id=job.id, node_id=node.id, job_type=job.job_type,
+                observed_hours=observed, expected_hours=expected, speed=speed,
+                hardware_class=hardware_class(node), log_level="debug",
+            )
+        return speed
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def base_score(self, job_type: str, requires_gpu: bool, node: RenderNode,
+                   energy_weight: float = 0.0) -> float:
+        """Score (0-100) shared by all nodes of the node's hardware class and efficiency."""
+        caps = node.capabilities
+        return blend_base_score(
+            specialization=specialization_score(job_type, caps, self.job_type_specializations),
+            gpu=gpu_score(requires_gpu, caps),
+            speed=speed_score(self.expected_speed(node, job_type)),
+            efficiency=efficiency_score(node),
+            history_weight=self.history_weight,
+            energy_weight=energy_weight,
+        )
+
+    def calculate_performance_score(self, job: UnitOfWork, node: RenderNode,
+                                    energy_weight: float = 0.0) -> float:
+        """Score of ``node`` for ``job``: 0 when the hardware cannot run it, else base + fit."""
+        caps = node.capabilities
+        if hardware_misfit(job, caps) is not None:
+            return 0.0
+        base = self.base_score(job.job_type, job.requires_gpu, node, energy_weight)
+        return base + fit_bonus(job.memory_requirements_gb, job.cpu_requirements, caps)
+
+    def match_job_to_node(self, job: UnitOfWork, nodes: list[RenderNode],
+                          energy_weight: float = 0.0) -> str | None:
+        """The best free, fitting node for ``job``, or None when no node fits."""
+        best_id, best_score = None, -1.0
+        for node in nodes:
+            if not fits(job, node):
+                continue
+            score = self.calculate_performance_score(job, node, energy_weight)
+            if score > best_score:
+                best_id, best_score = node.id, score
+        return best_id
+
+    def explain_misfits(self, job: UnitOfWork, nodes: list[RenderNode]) -> dict[str, str]:
+        """For every node that cannot take ``job`` now, why not."""
+        reasons: dict[str, str] = {}
+        for node in nodes:
+            reason = misfit(job, node)
+            if reason is not None:
+                reasons[node.id] = reason
+        return reasons
+
+    def analyze_node_efficiency(self, nodes: list[RenderNode]) -> dict[str, dict[str, Any]]:
+        """Per node: hardware class, type, learned speed by job type and their average."""
+        report: dict[str, dict[str, Any]] = {}
+        for node in nodes:
+            speeds = dict(node.performance_history)
+            speeds.update(self.speeds.node_speeds(node.id))
+            report[node.id] = {
+                "hardware_class": hardware_class(node),
+                "node_type": node_type(node).value,
+                "power_efficiency_rating": node.power_efficiency_rating,
+                "speed_by_job_type": speeds,
+                "average_speed": sum(speeds.values()) / len(speeds) if speeds else 1.0,
+                "specialized_for": list(node.capabilities.specialized_for),
+            }
+        return report

@@ -1,0 +1,1 @@
+"""progressive_result package."""

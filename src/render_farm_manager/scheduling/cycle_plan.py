@@ -1,0 +1,56 @@
+"""What one scheduling cycle decided: new placements, preemptions and energy deferrals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from render_farm_manager.core.models import RenderNode
+from render_farm_manager.core.work import UnitOfWork
+from render_farm_manager.resource_management.quota_book import QuotaBook
+from render_farm_manager.scheduling.node_pools import NodePool
+from render_farm_manager.scheduling.pool_ranking import PoolRanker
+
+
+@dataclass(frozen=True)
+class Preemption:
+    victim_job_id: str
+    node_id: str
+    for_job_id: str
+    reason: str
+    """``deadline`` (the job would miss it), ``emergency`` or ``reclaim`` (a client's guarantee)."""
+
+
+@dataclass
+class CyclePlan:
+    assignments: dict[str, str] = field(default_factory=dict)
+    """New placements, job id → node id (including those made possible by preemption)."""
+    preemptions: list[Preemption] = field(default_factory=list)
+    deferred: dict[str, datetime] = field(default_factory=dict)
+    """Jobs held back for cheaper electricity, with when they should start."""
+    examined: int = 0
+
+
+@dataclass
+class CycleInputs:
+    """Everything the decision core needs for one cycle; it reads nothing else."""
+
+    order: Iterable[UnitOfWork]
+    """Eligible waiting work in scheduling order."""
+    pools: list[NodePool]
+    ranker: PoolRanker
+    now: datetime
+    margin_seconds: float
+    rank_of: Callable[[UnitOfWork], int]
+    """Effective rank of a job at ``now`` (inheritance and urgency included)."""
+    latest_start_of: Callable[[UnitOfWork], float]
+    quotas: QuotaBook | None = None
+    deferral: Callable[[UnitOfWork, datetime], datetime | None] | None = None
+    running_by_node: Mapping[str, UnitOfWork] = field(default_factory=dict)
+    expected_hours: Callable[[UnitOfWork, RenderNode], float] | None = None
+    preemption_enabled: bool = False
+    reclaim_enabled: bool = False
+    max_preemptions: int = 32
+    scan_limit: int = 512
+    """How many jobs past a full farm are examined for preemption."""

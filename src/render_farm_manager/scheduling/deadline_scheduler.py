@@ -1,0 +1,268 @@
+"""Deadline-driven scheduling: effective priority, slack ordering, deadline prediction and
+preemption. The component wraps the pure decision core (:mod:`.dispatch`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+
+from render_farm_manager.core.clock import Clock, as_clock
+from render_farm_manager.core.models import (
+    FINISHED_STATUSES,
+    PRIORITY_RANK,
+    JobPriority,
+    NodeStatus,
+    RenderJob,
+    RenderJobStatus,
+    RenderNode,
+)
+from render_farm_manager.core.work import UnitOfWork, remaining_hours
+from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
+from render_farm_manager.node_specialization.fit import hardware_misfit
+from render_farm_manager.node_specialization.specialization_manager import (
+    NodeSpecializationManager,
+)
+from render_farm_manager.resource_management.quota_book import QuotaBook
+from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
+from render_farm_manager.scheduling.dispatch import plan_cycle
+from render_farm_manager.scheduling.forecast import forecast_finish_times
+from render_farm_manager.scheduling.inheritance import InheritanceIndex
+from render_farm_manager.scheduling.node_pools import build_pools
+from render_farm_manager.scheduling.pool_ranking import PoolRanker
+from render_farm_manager.scheduling.priority import (
+    MAX_BASE_RANK,
+    effective_rank,
+    own_latest_start,
+    own_rank,
+)
+from render_farm_manager.scheduling.ready_queue import ReadyQueue
+from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
+
+
+class DeadlineScheduler:
+    """Orders waiting work by effective priority then least slack, places it with the node
+    matcher, and preempts for work that would otherwise miss its deadline.
+
+    ``deadline_safety_margin_hours`` is the slack below which a job counts as at risk: it is
+    raised one level and may preempt lower-level preemptible work.
+    """
+
+    def __init__(
+        self,
+        audit_logger: AuditLogger | None = None,
+        performance_monitor: PerformanceMonitor | None = None,
+        deadline_safety_margin_hours: float = 2.0,
+        enable_preemption: bool = True,
+        max_preemptions_per_cycle: int = 32,
+        preemption_scan_limit: int = 512,
+        clock: Clock | Callable[[], datetime] | None = None,
+        node_specializer: NodeSpecializationManager | None = None,
+    ) -> None:
+        if deadline_safety_margin_hours < 0:
+            raise ValueError(
+                f"deadline_safety_margin_hours must be >= 0, got {deadline_safety_margin_hours}"
+            )
+        self.audit_logger = audit_logger
+        self.performance_monitor = performance_monitor
+        self.deadline_safety_margin_hours = deadline_safety_margin_hours
+        self.enable_preemption = enable_preemption
+        self.max_preemptions_per_cycle = max_preemptions_per_cycle
+        self.preemption_scan_limit = preemption_scan_limit
+        self.clock = as_clock(clock)
+        self.node_specializer = node_specializer or NodeSpecializationManager(
+            audit_logger, performance_monitor
+        )
+
+    def use_clock(self, clock: Clock) -> None:
+        self.clock = clock
+
+    @property
+    def margin_seconds(self) -> float:
+        return self.deadline_safety_margin_hours * 3600.0
+
+    # -- the cycle -----------------------------------------------------------------------------
+
+    def plan_cycle(
+        self,
+        *,
+        queue: ReadyQueue,
+        jobs: Mapping[str, UnitOfWork],
+        nodes: Iterable[RenderNode],
+        running_by_node: Mapping[str, UnitOfWork],
+        now: datetime,
+        inheritance: InheritanceIndex | None = None,
+        quotas: QuotaBook | None = None,
+        energy: EnergyOptimizer | None = None,
+        reclaim_by_preemption: bool = False,
+    ) -> CyclePlan:
+        """Decide one cycle: pure, reads only its arguments."""
+        inheritance = inheritance or InheritanceIndex()
+        matcher = self.node_specializer
+        pools = build_pools(nodes)
+        ranker = PoolRanker(pools, matcher, energy.energy_weight if energy else 0.0)
+        now_ts = now.timestamp()
+        margin = self.margin_seconds
+
+        def rank_of(job: UnitOfWork) -> int:
+            rank, latest = inheritance.rank_and_latest_start(job)
+            return effective_rank(rank, latest, now_ts, margin)
+
+        def latest_start_of(job: UnitOfWork) -> float:
+            return inheritance.rank_and_latest_start(job)[1]
+
+        deferral = None
+        if energy is not None:
+            def deferral(job: UnitOfWork, at: datetime) -> datetime | None:
+                return energy.deferral_until(job, at)
+
+        inputs = CycleInputs(
+            order=(jobs[job_id] for job_id in queue.in_order(now_ts, margin)),
+            pools=pools,
+            ranker=ranker,
+            now=now,
+            margin_seconds=margin,
+            rank_of=rank_of,
+            latest_start_of=latest_start_of,
+            quotas=quotas,
+            deferral=deferral,
+            running_by_node=running_by_node,
+            expected_hours=matcher.expected_hours,
+            preemption_enabled=self.enable_preemption,
+            reclaim_enabled=self.enable_preemption and reclaim_by_preemption,
+            max_preemptions=self.max_preemptions_per_cycle,
+            scan_limit=self.preemption_scan_limit,
+        )
+        return plan_cycle(inputs)
+
+    def forecast(
+        self,
+        *,
+        queue: ReadyQueue,
+        jobs: Mapping[str, UnitOfWork],
+        nodes: Iterable[RenderNode],
+        running_by_node: Mapping[str, UnitOfWork],
+        now: datetime,
+    ) -> dict[str, datetime]:
+        """Expected finish time of every running and eligible waiting job."""
+        ranker = PoolRanker(build_pools(nodes), self.node_specializer)
+        order = (jobs[job_id] for job_id in queue.in_order(now.timestamp(), self.margin_seconds))
+        return forecast_finish_times(order, ranker, running_by_node, now,
+                                     self.node_specializer.expected_hours)
+
+    # -- the seed API --------------------------------------------------------------------------
+
+    def schedule_jobs(self, jobs: list[RenderJob], nodes: list[RenderNode]) -> dict[str, str]:
+        """New assignments (job id → node id) for the waiting jobs among ``jobs`` whose
+        dependencies (within ``jobs``) are completed. Nothing is changed; applying the result is
+        the caller's job."""
+        by_id = {job.id: job for job in jobs}
+        inheritance = InheritanceIndex()
+        for job in jobs:
+            if job.status not in FINISHED_STATUSES:
+                inheritance.link(job)
+        for job in jobs:
+            inheritance.refresh_upwards(job, by_id)
+        queue = ReadyQueue()
+        for job in jobs:
+            if job.status not in (RenderJobStatus.PENDING, RenderJobStatus.QUEUED):
+                continue
+            if any(by_id[d].status != RenderJobStatus.COMPLETED
+                   for d in job.dependencies if d in by_id):
+                continue
+            rank, latest = inheritance.rank_and_latest_start(job)
+            queue.put(job.id, job.client_id, rank, latest)
+        running = {j.assigned_node_id: j for j in jobs
+                   if j.status == RenderJobStatus.RUNNING and j.assigned_node_id}
+        plan = self.plan_cycle(queue=queue, jobs=by_id, nodes=nodes, running_by_node=running,
+                               now=self.clock.now(), inheritance=inheritance)
+        return {job_id: node_id for job_id, node_id in plan.assignments.items()
+                if job_id not in {p.for_job_id for p in plan.preemptions}}
+
+    def effective_priority(self, job: UnitOfWork, inheritance: InheritanceIndex | None = None,
+                           now: datetime | None = None) -> JobPriority:
+        """The priority the job is scheduled at now (emergencies report as critical)."""
+        rank, latest = (inheritance or InheritanceIndex()).rank_and_latest_start(job)
+        now_ts = (now or self.clock.now()).timestamp()
+        return JobPriority.from_rank(min(MAX_BASE_RANK, effective_rank(
+            rank, latest, now_ts, self.margin_seconds)))
+
+    def update_priorities(self, jobs: list[RenderJob]) -> list[RenderJob]:
+        """Raise the stored priority of unfinished jobs whose slack has shrunk: one level below
+        the safety margin, two below a quarter of it (late jobs included), never above critical.
+        Returns the jobs changed."""
+        now_ts = self.clock.now().timestamp()
+        margin = self.margin_seconds
+        changed = []
+        for job in jobs:
+            if job.status in FINISHED_STATUSES:
+                continue
+            slack = own_latest_start(job) - now_ts
+            bump = 2 if slack < margin / 4 else 1 if slack < margin else 0
+            current = PRIORITY_RANK[JobPriority(job.priority)]
+            new = min(MAX_BASE_RANK, current + bump)
+            if new == current:
+                continue
+            old_priority = job.priority
+            job.priority = JobPriority.from_rank(new)
+            changed.append(job)
+            if self.audit_logger is not None:
+                self.audit_logger.log_job_updated(
+                    job.id, job.client_id, job.name, JobPriority(old_priority).value,
+                    job.priority.value, reason="deadline approaching",
+                    slack_hours=round(slack / 3600.0, 3),
+                )
+        return changed
+
+    def expected_finish_on_best_node(self, job: UnitOfWork, nodes: Iterable[RenderNode],
+                                     now: datetime, only_online: bool = True) -> datetime | None:
+        """Finish time if the job started now on the fastest node whose hardware fits it."""
+        best: float | None = None
+        for node in nodes:
+            if only_online and node.status != NodeStatus.ONLINE:
+                continue
+            if hardware_misfit(job, node.capabilities) is not None:
+                continue
+            hours = self.node_specializer.expected_hours(job, node)
+            if best is None or hours < best:
+                best = hours
+        return None if best is None else now + timedelta(hours=best)
+
+    def can_meet_deadline(self, job: UnitOfWork, nodes: list[RenderNode],
+                          running_jobs: Mapping[str, UnitOfWork] | None = None) -> bool:
+        """Could ``job`` finish by its deadline on one of ``nodes``? A free fitting node starts
+        it now; otherwise it waits for the soonest fitting node to finish its job (known from
+        ``running_jobs`` by id, else assumed to take its whole estimate)."""
+        now = self.clock.now()
+        best: datetime | None = None
+        for node in nodes:
+            if node.status != NodeStatus.ONLINE or hardware_misfit(job, node.capabilities):
+                continue
+            start = now
+            if node.current_job_id is not None:
+                current = (running_jobs or {}).get(node.current_job_id)
+                wait = (self.node_specializer.expected_hours(current, node)
+                        if current is not None else remaining_hours(job))
+                start = now + timedelta(hours=wait)
+            finish = start + timedelta(hours=self.node_specializer.expected_hours(job, node))
+            if best is None or finish < best:
+                best = finish
+        return best is not None and best <= job.deadline
+
+    def should_preempt(self, running_job: UnitOfWork, pending_job: UnitOfWork) -> bool:
+        """Would ``pending_job`` take ``running_job``'s node? Only with preemption enabled, never
+        from a job with ``can_be_preempted=False`` or an emergency, and only for an emergency or
+        for a higher-level job at risk of missing its deadline."""
+        if not self.enable_preemption or not running_job.can_be_preempted:
+            return False
+        if running_job.emergency:
+            return False
+        if pending_job.emergency:
+            return True
+        now_ts = self.clock.now().timestamp()
+        margin = self.margin_seconds
+        pending_latest = own_latest_start(pending_job)
+        pending_rank = effective_rank(own_rank(pending_job), pending_latest, now_ts, margin)
+        running_rank = effective_rank(own_rank(running_job), own_latest_start(running_job),
+                                      now_ts, margin)
+        at_risk = pending_latest - now_ts < margin
+        return pending_rank > running_rank and at_risk

@@ -1,0 +1,80 @@
+"""The placement pass: walk eligible work in scheduling order and give each job the best free
+node it may have. One commented condition per rule."""
+
+from __future__ import annotations
+
+from render_farm_manager.core.work import UnitOfWork
+from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
+from render_farm_manager.scheduling.preemption import plan_preemptions
+
+
+def plan_cycle(inputs: CycleInputs) -> CyclePlan:
+    plan = CyclePlan()
+    quotas = inputs.quotas
+    free_nodes = sum(len(pool.free) for pool in inputs.pools)
+    no_free_fit: set[tuple[str, bool, float, int]] = set()
+    candidates: list[UnitOfWork] = []
+    want_candidates = inputs.preemption_enabled and inputs.max_preemptions > 0
+    scanned_past_full = 0
+    now_ts = inputs.now.timestamp()
+
+    def consider_for_preemption(job: UnitOfWork) -> None:
+        if not want_candidates or len(candidates) >= inputs.max_preemptions:
+            return
+        # Emergencies may always take a node by preemption.
+        if job.emergency:
+            candidates.append(job)
+            return
+        # So may work at risk of missing its deadline, or already late.
+        if inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
+            candidates.append(job)
+            return
+        # And a client below its guarantee reclaims what it lent.
+        if inputs.reclaim_enabled and quotas is not None and quotas.below_guarantee(job.client_id):
+            candidates.append(job)
+
+    for job in inputs.order:
+        if free_nodes == 0:
+            # The farm is full: only look further for work that may preempt.
+            if not want_candidates or len(candidates) >= inputs.max_preemptions:
+                break
+            if scanned_past_full >= inputs.scan_limit:
+                break
+            scanned_past_full += 1
+            if quotas is None or quotas.may_start(job.client_id) or quotas.below_guarantee(
+                job.client_id
+            ):
+                consider_for_preemption(job)
+            continue
+        plan.examined += 1
+        # A client never runs more than its ceiling, nor borrows what it may not.
+        if quotas is not None and not quotas.may_start(job.client_id):
+            continue
+        # Energy-intensive work with slack to spare waits for cheaper electricity.
+        if inputs.deferral is not None:
+            start_at = inputs.deferral(job, inputs.now)
+            if start_at is not None:
+                plan.deferred[job.id] = start_at
+                continue
+        # Skip quickly when an identical job already found no free node.
+        signature = (job.job_type, job.requires_gpu, job.memory_requirements_gb,
+                     job.cpu_requirements)
+        if not job.excluded_node_ids and signature in no_free_fit:
+            consider_for_preemption(job)
+            continue
+        # Hard constraints, then the best-scoring pool with a free node.
+        pool = inputs.ranker.choose(job)
+        node = pool.take(job.excluded_node_ids) if pool is not None else None
+        if node is None:
+            if not job.excluded_node_ids:
+                no_free_fit.add(signature)
+            consider_for_preemption(job)
+            continue
+        plan.assignments[job.id] = node.id
+        free_nodes -= 1
+        if quotas is not None:
+            quotas.started(job.client_id)
+
+    if candidates:
+        plan_preemptions(candidates, inputs, plan)
+    return plan

@@ -1,0 +1,77 @@
+"""Free nodes grouped into pools of identical hardware, specialisation and efficiency.
+
+Scoring a job against a pool scores it against every node in the pool at once, so placement
+costs grow with the number of distinct kinds of machine, not with the number of machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from render_farm_manager.core.models import NodeCapabilities, NodeStatus, RenderNode
+from render_farm_manager.node_specialization.hardware import hardware_class
+
+PoolKey = tuple[str, tuple[str, ...], float]
+
+
+@dataclass
+class NodePool:
+    key: PoolKey
+    representative: RenderNode
+    free: list[RenderNode] = field(default_factory=list)
+    """Free nodes, best (fastest on average) last so that ``pop()`` takes it."""
+    busy: list[RenderNode] = field(default_factory=list)
+
+    @property
+    def capabilities(self) -> NodeCapabilities:
+        return self.representative.capabilities
+
+    @property
+    def hardware_class(self) -> str:
+        return self.key[0]
+
+    def take(self, excluded: list[str] | None = None) -> RenderNode | None:
+        """Remove and return the best free node not in ``excluded``."""
+        if not excluded:
+            return self.free.pop() if self.free else None
+        for index in range(len(self.free) - 1, -1, -1):
+            if self.free[index].id not in excluded:
+                return self.free.pop(index)
+        return None
+
+    def has_free(self, excluded: list[str] | None = None) -> bool:
+        if not excluded:
+            return bool(self.free)
+        return any(node.id not in excluded for node in self.free)
+
+
+def pool_key(node: RenderNode) -> PoolKey:
+    return (
+        hardware_class(node),
+        tuple(sorted(node.capabilities.specialized_for)),
+        float(node.power_efficiency_rating),
+    )
+
+
+def _average_learned_speed(node: RenderNode) -> float:
+    history = node.performance_history
+    return sum(history.values()) / len(history) if history else 1.0
+
+
+def build_pools(nodes: Iterable[RenderNode]) -> list[NodePool]:
+    """Pools of the schedulable nodes (online, not draining); busy nodes are listed for
+    preemption and forecasting."""
+    pools: dict[PoolKey, NodePool] = {}
+    for node in nodes:
+        if node.status != NodeStatus.ONLINE or node.draining:
+            continue
+        key = pool_key(node)
+        pool = pools.get(key)
+        if pool is None:
+            pool = pools[key] = NodePool(key, node)
+        (pool.free if node.current_job_id is None else pool.busy).append(node)
+    for pool in pools.values():
+        if len(pool.free) > 1:
+            pool.free.sort(key=_average_learned_speed)
+    return list(pools.values())

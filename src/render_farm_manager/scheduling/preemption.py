@@ -1,0 +1,100 @@
+"""Preemption: free a node for work that cannot wait.
+
+Who may preempt (see :mod:`.dispatch`): emergencies, work that would miss its deadline waiting for
+the next free node, and clients reclaiming their guarantee. Who may be preempted: running work
+with ``can_be_preempted`` that is not an emergency, at a lower effective level than the preemptor
+(for reclaim: from a client running beyond its guarantee, at no higher level). Victims that
+checkpoint go first (they lose nothing), then the lowest level, then the most slack, then the
+least progress.
+"""
+
+from __future__ import annotations
+
+from render_farm_manager.core.models import RenderNode
+from render_farm_manager.core.work import UnitOfWork, remaining_hours
+from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan, Preemption
+from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
+
+
+def _victims(inputs: CycleInputs) -> list[tuple[RenderNode, UnitOfWork, PoolKey]]:
+    now_ts = inputs.now.timestamp()
+    found = []
+    for pool in inputs.pools:
+        for node in pool.busy:
+            job = inputs.running_by_node.get(node.id)
+            if job is None or not job.can_be_preempted or job.emergency:
+                continue
+            found.append((node, job, pool.key))
+    found.sort(key=lambda item: (
+        not item[1].supports_checkpoint,
+        inputs.rank_of(item[1]),
+        -(inputs.latest_start_of(item[1]) - now_ts),
+        0.0 if item[1].supports_checkpoint else item[1].progress,
+    ))
+    return found
+
+
+def _earliest_free_seconds(pools: list[NodePool], inputs: CycleInputs) -> dict[PoolKey, float]:
+    """Per pool, how long until its first busy node is expected to finish."""
+    earliest: dict[PoolKey, float] = {}
+    for pool in pools:
+        best = float("inf")
+        for node in pool.busy:
+            job = inputs.running_by_node.get(node.id)
+            if job is None:
+                continue
+            hours = (inputs.expected_hours(job, node) if inputs.expected_hours is not None
+                     else remaining_hours(job))
+            best = min(best, hours * 3600.0)
+        earliest[pool.key] = best
+    return earliest
+
+
+def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: CyclePlan) -> None:
+    quotas = inputs.quotas
+    victims = _victims(inputs)
+    if not victims:
+        return
+    earliest: dict[PoolKey, float] | None = None
+    taken: set[str] = set()
+    now_ts = inputs.now.timestamp()
+    for job in candidates:
+        if len(plan.preemptions) >= inputs.max_preemptions:
+            break
+        fitting = {pool.key for pool in inputs.ranker.fitting(job)}
+        if not fitting:
+            continue
+        if job.emergency:
+            reason = "emergency"
+        elif inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
+            reason = "deadline"
+        else:
+            reason = "reclaim"
+        if reason == "deadline":
+            # Only when waiting for the next node to free up would miss the deadline.
+            if earliest is None:
+                earliest = _earliest_free_seconds(inputs.pools, inputs)
+            wait = min(earliest.get(key, float("inf")) for key in fitting)
+            if inputs.latest_start_of(job) - now_ts >= wait:
+                continue
+        job_rank = inputs.rank_of(job)
+        for node, victim, key in victims:
+            if node.id in taken or key not in fitting or node.id in job.excluded_node_ids:
+                continue
+            if victim.client_id == job.client_id and reason == "reclaim":
+                continue
+            victim_rank = inputs.rank_of(victim)
+            if reason == "reclaim":
+                if quotas is None or not quotas.over_guarantee(victim.client_id):
+                    continue
+                if victim_rank > job_rank:
+                    continue
+            elif victim_rank >= job_rank:
+                continue
+            taken.add(node.id)
+            plan.preemptions.append(Preemption(victim.id, node.id, job.id, reason))
+            plan.assignments[job.id] = node.id
+            if quotas is not None:
+                quotas.stopped(victim.client_id)
+                quotas.started(job.client_id)
+            break

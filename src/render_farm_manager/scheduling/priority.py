@@ -1,0 +1,49 @@
+"""Effective priority: base priority, priority inheritance, emergency and deadline slack.
+
+Times are handled as POSIX-like float seconds (``datetime.timestamp()`` of naive local times) so
+that the ordering of 100,000 jobs costs arithmetic, not datetime objects.
+
+* The **latest start** of a job is its deadline minus its remaining work at reference speed; its
+  **slack** is latest start minus now.
+* A job with slack below the safety margin is **at risk** and runs one level above its base
+  priority (critical stays critical); a job with negative slack is **late** (it can no longer
+  make it, so it yields to work that can still be saved at its level, but goes before work that
+  has slack to spare).
+* A job others wait on **inherits** the highest priority among its waiting dependents, and must
+  finish by their latest start (deadline inheritance).
+* Emergency jobs form a level above critical.
+"""
+
+from __future__ import annotations
+
+from render_farm_manager.core.models import PRIORITY_RANK, JobPriority
+from render_farm_manager.core.work import UnitOfWork, remaining_hours
+
+EMERGENCY_RANK = 4
+"""Level of emergency jobs: above every priority."""
+MAX_BASE_RANK = PRIORITY_RANK[JobPriority.CRITICAL]
+
+
+def own_rank(job: UnitOfWork) -> int:
+    """Rank of the job's own priority; emergencies rank above critical."""
+    if job.emergency:
+        return EMERGENCY_RANK
+    return PRIORITY_RANK[JobPriority(job.priority)]
+
+
+def own_latest_start(job: UnitOfWork) -> float:
+    """Deadline minus remaining work at reference speed, in timestamp seconds."""
+    return job.deadline.timestamp() - remaining_hours(job) * 3600.0
+
+
+def effective_rank(base_rank: int, latest_start: float, now: float, margin_seconds: float) -> int:
+    """The level a job is ordered at: one above its base while at risk (never above critical,
+    emergencies stay emergencies)."""
+    slack = latest_start - now
+    if 0.0 <= slack < margin_seconds and base_rank < MAX_BASE_RANK:
+        return base_rank + 1
+    return base_rank
+
+
+def slack_hours(latest_start: float, now: float) -> float:
+    return (latest_start - now) / 3600.0

@@ -1,0 +1,94 @@
+"""The queue of work that could start now, kept in scheduling order incrementally.
+
+Work is bucketed by base rank (after inheritance) and sorted inside a bucket by latest start time.
+Because a waiting job's latest start does not move while it waits, the order at any moment is a
+merge of a few contiguous ranges of these sorted buckets (see :mod:`.priority`), so a cycle reads
+only as many jobs as it can place, whatever the queue's length.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sortedcontainers import SortedList
+
+from render_farm_manager.scheduling.priority import EMERGENCY_RANK, MAX_BASE_RANK
+
+_Entry = tuple[float, int, str]
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    base_rank: int
+    latest_start: float
+    client_id: str
+
+
+class ReadyQueue:
+    """Eligible waiting work by (level, slack). Stores ids; the caller owns the objects."""
+
+    def __init__(self) -> None:
+        self._buckets: list[SortedList] = [SortedList() for _ in range(EMERGENCY_RANK + 1)]
+        self._positions: dict[str, tuple[QueuePosition, _Entry]] = {}
+        self._sequence = itertools.count()
+        self.waiting_by_client: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __contains__(self, work_id: object) -> bool:
+        return work_id in self._positions
+
+    def position(self, work_id: str) -> QueuePosition | None:
+        found = self._positions.get(work_id)
+        return found[0] if found else None
+
+    def put(self, work_id: str, client_id: str, base_rank: int, latest_start: float) -> None:
+        """Add the work, or move it if its rank or latest start changed."""
+        existing = self._positions.get(work_id)
+        if existing is not None:
+            position = existing[0]
+            if position.base_rank == base_rank and position.latest_start == latest_start:
+                return
+            self.discard(work_id)
+        entry = (latest_start, next(self._sequence), work_id)
+        self._buckets[base_rank].add(entry)
+        self._positions[work_id] = (QueuePosition(base_rank, latest_start, client_id), entry)
+        self.waiting_by_client[client_id] += 1
+
+    def discard(self, work_id: str) -> bool:
+        found = self._positions.pop(work_id, None)
+        if found is None:
+            return False
+        position, entry = found
+        self._buckets[position.base_rank].remove(entry)
+        self.waiting_by_client[position.client_id] -= 1
+        if self.waiting_by_client[position.client_id] <= 0:
+            del self.waiting_by_client[position.client_id]
+        return True
+
+    def _range(self, rank: int, low: float | None, high: float | None) -> Iterator[_Entry]:
+        minimum = None if low is None else (low,)
+        maximum = None if high is None else (high,)
+        return self._buckets[rank].irange(minimum, maximum, inclusive=(True, False))  # type: ignore[no-any-return]
+
+    def in_order(self, now: float, margin_seconds: float) -> Iterator[str]:
+        """Ids in scheduling order at ``now``: level by level (emergency first); inside a level,
+        at-risk work by least slack, then late work, then work with slack to spare."""
+        soon = now + margin_seconds
+        for level in range(EMERGENCY_RANK, -1, -1):
+            at_risk: list[Iterator[_Entry]] = []
+            if level >= MAX_BASE_RANK:
+                at_risk.append(self._range(level, now, soon))
+            if 0 < level <= MAX_BASE_RANK:
+                at_risk.append(self._range(level - 1, now, soon))
+            for entry in heapq.merge(*at_risk):
+                yield entry[2]
+            for entry in self._range(level, None, now):
+                yield entry[2]
+            for entry in self._range(level, soon, None):
+                yield entry[2]

@@ -1,0 +1,1 @@
+"""Audit logging and performance monitoring (the seed's ``utils`` package)."""

@@ -1,0 +1,330 @@
+"""Audit trail and performance monitoring.
+
+:class:`AuditLogger` keeps one structured entry per state change, indexed by job, node, client and
+event type, optionally mirrored to a JSON-lines file. :class:`PerformanceMonitor` keeps operation
+timings and farm metrics. Both are safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from render_farm_manager.core.models import AuditLogEntry, LogLevel
+
+_INDEXED_KEYS = ("job_id", "node_id", "client_id")
+
+
+class AuditLogger:
+    """Structured, queryable audit trail of everything that happened in the farm.
+
+    ``clock`` supplies timestamps (the manager passes its own, so simulated runs carry simulated
+    times); ``sink_path`` appends every entry as one JSON object per line.
+    """
+
+    def __init__(
+        self,
+        sink_path: str | Path | None = None,
+        clock: Callable[[], datetime] | None = None,
+        max_entries: int | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._entries: list[AuditLogEntry] = []
+        self._by_key: dict[str, dict[str, list[AuditLogEntry]]] = {
+            key: defaultdict(list) for key in _INDEXED_KEYS
+        }
+        self._by_type: dict[str, list[AuditLogEntry]] = defaultdict(list)
+        self._clock = clock or datetime.now
+        self._sink_path = Path(sink_path) if sink_path is not None else None
+        self._max_entries = max_entries
+        if self._sink_path is not None:
+            self._sink_path.parent.mkdir(parents=True, exist_ok=True)
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def use_clock(self, clock: Callable[[], datetime]) -> None:
+        """Take timestamps from ``clock`` from now on."""
+        self._clock = clock
+
+    @property
+    def entries(self) -> list[AuditLogEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def log_event(self, event_type: str, description: str, **details: Any) -> AuditLogEntry:
+        """Record one event. ``job_id``, ``node_id`` and ``client_id`` in ``details`` are indexed;
+        ``log_level`` (a :class:`LogLevel` or its value) defaults to info."""
+        level = LogLevel(details.pop("log_level", LogLevel.INFO))
+        ids = {key: details.pop(key, None) for key in _INDEXED_KEYS}
+        with self._lock:
+            entry = AuditLogEntry.model_construct(
+                timestamp=self._clock(),
+                event_type=event_type,
+                job_id=ids["job_id"],
+                node_id=ids["node_id"],
+                client_id=ids["client_id"],
+                description=description,
+                details=details,
+                log_level=level,
+            )
+            self._entries.append(entry)
+            self._by_type[event_type].append(entry)
+            for key, value in ids.items():
+                if value is not None:
+                    self._by_key[key][value].append(entry)
+            if self._sink_path is not None:
+                self._write(entry)
+            if self._max_entries is not None and len(self._entries) > self._max_entries:
+                self._trim()
+        return entry
+
+    def _write(self, entry: AuditLogEntry) -> None:
+        record = entry.model_dump(mode="json")
+        with self._sink_path.open("a", encoding="utf-8") as sink:  # type: ignore[union-attr]
+            sink.write(json.dumps(record, default=str) + "\n")
+
+    def _trim(self) -> None:
+        assert self._max_entries is not None
+        keep = self._entries[-self._max_entries :]
+        self._entries = []
+        self._by_type.clear()
+        for index in self._by_key.values():
+            index.clear()
+        for entry in keep:
+            self._entries.append(entry)
+            self._by_type[entry.event_type].append(entry)
+            for key in _INDEXED_KEYS:
+                value = getattr(entry, key)
+                if value is not None:
+                    self._by_key[key][value].append(entry)
+
+    # typed helpers ---------------------------------------------------------------------------
+
+    def log_client_added(self, client_id: str, name: str, sla_tier: str, **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "client_added", f"Client {name} ({client_id}) added with {sla_tier} tier",
+            client_id=client_id, name=name, sla_tier=str(sla_tier), **details,
+        )
+
+    def log_client_updated(
+        self, client_id: str, name: str, old_tier: str, new_tier: str, **details: Any
+    ) -> AuditLogEntry:
+        return self.log_event(
+            "client_updated", f"Client {name} ({client_id}) tier changed from {old_tier} to {new_tier}",
+            client_id=client_id, old_tier=str(old_tier), new_tier=str(new_tier), **details,
+        )
+
+    def log_node_added(self, node_id: str, name: str, status: str, capabilities: Any = None,
+                       **details: Any) -> AuditLogEntry:
+        caps = capabilities.model_dump() if hasattr(capabilities, "model_dump") else capabilities
+        return self.log_event(
+            "node_added", f"Node {name} ({node_id}) added with status {status}",
+            node_id=node_id, status=str(status), capabilities=caps, **details,
+        )
+
+    def log_node_updated(self, node_id: str, name: str, old_status: str, new_status: str,
+                         **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "node_updated", f"Node {name} ({node_id}) status changed from {old_status} to {new_status}",
+            node_id=node_id, old_status=str(old_status), new_status=str(new_status), **details,
+        )
+
+    def log_node_failure(self, node_id: str, error: str, **details: Any) -> AuditLogEntry:
+        details.setdefault("log_level", LogLevel.ERROR)
+        return self.log_event(
+            "node_failure", f"Node {node_id} failed: {error}", node_id=node_id, error=error, **details
+        )
+
+    def log_job_submitted(self, job_id: str, client_id: str, name: str, priority: str,
+                          **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "job_submitted", f"Job {name} ({job_id}) submitted by client {client_id} with {priority} priority",
+            job_id=job_id, client_id=client_id, priority=str(priority), **details,
+        )
+
+    def log_job_scheduled(self, job_id: str, node_id: str, client_id: str, priority: str,
+                          **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "job_scheduled", f"Job {job_id} scheduled on node {node_id}",
+            job_id=job_id, node_id=node_id, client_id=client_id, priority=str(priority), **details,
+        )
+
+    def log_job_updated(self, job_id: str, client_id: str, name: str, old_priority: str,
+                        new_priority: str, **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "job_updated", f"Job {name} ({job_id}) priority changed from {old_priority} to {new_priority}",
+            job_id=job_id, client_id=client_id, old_priority=str(old_priority),
+            new_priority=str(new_priority), **details,
+        )
+
+    def log_job_completed(self, job_id: str, client_id: str, name: str, completion_time: Any = None,
+                          **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "job_completed", f"Job {name} ({job_id}) completed",
+            job_id=job_id, client_id=client_id, completion_time=str(completion_time), **details,
+        )
+
+    def log_job_failed(self, job_id: str, client_id: str, name: str, reason: str = "",
+                       **details: Any) -> AuditLogEntry:
+        details.setdefault("log_level", LogLevel.ERROR)
+        return self.log_event(
+            "job_failed", f"Job {name} ({job_id}) failed: {reason}",
+            job_id=job_id, client_id=client_id, reason=reason, **details,
+        )
+
+    def log_energy_mode_changed(self, old_mode: str, new_mode: str, **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "energy_mode_changed", f"Energy mode changed from {old_mode} to {new_mode}",
+            old_mode=str(old_mode), new_mode=str(new_mode), **details,
+        )
+
+    def log_scheduling_cycle(self, jobs_scheduled: int, utilization_percentage: float,
+                             **details: Any) -> AuditLogEntry:
+        return self.log_event(
+            "scheduling_cycle",
+            f"Scheduling cycle: {jobs_scheduled} job(s) scheduled, {utilization_percentage:.1f}% utilization",
+            jobs_scheduled=jobs_scheduled, utilization_percentage=utilization_percentage, **details,
+        )
+
+    def log_error(self, message: str, **details: Any) -> AuditLogEntry:
+        details.setdefault("log_level", LogLevel.ERROR)
+        return self.log_event("error", message, **details)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get_job_history(self, job_id: str) -> list[AuditLogEntry]:
+        with self._lock:
+            return list(self._by_key["job_id"].get(job_id, ()))
+
+    def get_node_history(self, node_id: str) -> list[AuditLogEntry]:
+        with self._lock:
+            return list(self._by_key["node_id"].get(node_id, ()))
+
+    def get_client_history(self, client_id: str) -> list[AuditLogEntry]:
+        with self._lock:
+            return list(self._by_key["client_id"].get(client_id, ()))
+
+    def get_logs_by_event_type(self, event_type: str) -> list[AuditLogEntry]:
+        with self._lock:
+            return list(self._by_type.get(event_type, ()))
+
+    def get_logs_by_time_range(self, start_time: datetime, end_time: datetime) -> list[AuditLogEntry]:
+        """Entries with ``start_time <= timestamp <= end_time``."""
+        with self._lock:
+            return [e for e in self._entries if start_time <= e.timestamp <= end_time]
+
+    def get_logs_by_level(self, level: LogLevel | str) -> list[AuditLogEntry]:
+        wanted = LogLevel(level)
+        with self._lock:
+            return [e for e in self._entries if e.log_level == wanted]
+
+
+class PerformanceMonitor:
+    """Operation timings and farm-level metrics."""
+
+    def __init__(self, audit_logger: AuditLogger | None = None) -> None:
+        self.audit_logger = audit_logger
+        self._lock = threading.RLock()
+        self.reset_metrics()
+
+    def reset_metrics(self) -> None:
+        with self._lock:
+            self.operation_times: dict[str, list[float]] = defaultdict(list)
+            self.scheduling_cycle_times: list[float] = []
+            self.node_utilization: dict[str, float] = {}
+            self.client_job_counts: dict[str, int] = {}
+            self.client_resource_metrics: dict[str, dict[str, float]] = {}
+            self.job_turnaround_hours: dict[str, float] = {}
+            self.node_failure_counts: dict[str, int] = defaultdict(int)
+            self.energy_cost_saved: float = 0.0
+
+    @contextmanager
+    def time_operation(self, operation_name: str) -> Iterator[None]:
+        """Time the body of a ``with`` block and record it under ``operation_name``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.record_operation_time(operation_name, time.perf_counter() - started)
+
+    def record_operation_time(self, operation_name: str, seconds: float) -> None:
+        with self._lock:
+            self.operation_times[operation_name].append(seconds)
+
+    def _times(self, operation_name: str) -> list[float]:
+        with self._lock:
+            return list(self.operation_times.get(operation_name, ()))
+
+    def get_average_operation_time(self, operation_name: str) -> float:
+        times = self._times(operation_name)
+        return sum(times) / len(times) if times else 0.0
+
+    def get_min_operation_time(self, operation_name: str) -> float:
+        times = self._times(operation_name)
+        return min(times) if times else 0.0
+
+    def get_max_operation_time(self, operation_name: str) -> float:
+        times = self._times(operation_name)
+        return max(times) if times else 0.0
+
+    def update_scheduling_cycle_time(self, seconds: float, jobs_scheduled: int = 0) -> None:
+        with self._lock:
+            self.scheduling_cycle_times.append(seconds)
+            self.operation_times["scheduling_cycle"].append(seconds)
+
+    def update_node_utilization(self, node_id: str, utilization_percentage: float) -> None:
+        with self._lock:
+            self.node_utilization[node_id] = utilization_percentage
+
+    def update_client_job_count(self, client_id: str, count: int) -> None:
+        with self._lock:
+            self.client_job_counts[client_id] = count
+
+    def update_client_resource_metrics(
+        self, client_id: str, allocated_percentage: float, used_percentage: float = 0.0,
+        borrowed_percentage: float = 0.0, lent_percentage: float = 0.0,
+    ) -> None:
+        with self._lock:
+            self.client_resource_metrics[client_id] = {
+                "allocated_percentage": allocated_percentage,
+                "used_percentage": used_percentage,
+                "borrowed_percentage": borrowed_percentage,
+                "lent_percentage": lent_percentage,
+            }
+
+    def update_job_turnaround_time(self, job_id: str, hours: float) -> None:
+        with self._lock:
+            self.job_turnaround_hours[job_id] = hours
+
+    def update_node_failure_count(self, node_id: str) -> None:
+        with self._lock:
+            self.node_failure_counts[node_id] += 1
+
+    def update_energy_cost_saved(self, amount: float) -> None:
+        with self._lock:
+            self.energy_cost_saved += amount
+
+    def get_client_metrics(self, client_id: str) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "job_count": self.client_job_counts.get(client_id, 0),
+                **self.client_resource_metrics.get(client_id, {}),
+            }
+
+    @property
+    def average_turnaround_hours(self) -> float:
+        with self._lock:
+            values = list(self.job_turnaround_hours.values())
+        return sum(values) / len(values) if values else 0.0
