@@ -26,7 +26,10 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 
 
 def can_transition(current: S | str, requested: S | str) -> bool:
-    return S(requested) in TRANSITIONS[S(current)]
+    allowed = TRANSITIONS.get(current)  # type: ignore[call-overload]
+    if allowed is None:
+        allowed = TRANSITIONS[S(current)]
+    return requested in allowed if isinstance(requested, S) else S(requested) in allowed
 
 
 def check_transition(job_id: str, current: S | str, requested: S | str) -> None:

@@ -119,6 +119,7 @@ class RenderFarmManager:
         self._failures_on_node: dict[str, Counter[str]] = defaultdict(Counter)
         self._progress_at_start: dict[str, float] = {}
         self._forecast: dict[str, datetime] | None = None
+        self._kinds: list[RenderNode] | None = None
         self._last_accounting: datetime | None = None
         self._utilization_total = 0.0
         self._cycles = 0
@@ -130,18 +131,41 @@ class RenderFarmManager:
 
     def _move(self, job: RenderJob, new_status: RenderJobStatus, reason: str = "",
               **details: Any) -> None:
-        """Change a job's status: checked against the transition table, audited, indexed."""
-        old_status = RenderJobStatus(job.status)
-        check_transition(job.id, old_status, new_status)
-        job.status = new_status
+        """Change one job's status (see :meth:`_move_many`)."""
+        self._move_many([job], new_status, reason, **details)
+
+    def _move_many(self, jobs: list[RenderJob], new_status: RenderJobStatus, reason: str = "",
+                   **details: Any) -> None:
+        """The one place job statuses change: every move is checked against the transition
+        table before any is made, audited (one entry, indexed under every job), and indexed."""
+        if not jobs:
+            return
+        old_statuses = [job.status for job in jobs]
+        for job, old_status in zip(jobs, old_statuses, strict=True):
+            check_transition(job.id, old_status, new_status)
+        for job in jobs:
+            job.status = new_status
         self._forecast = None
-        self.audit_logger.log_event(
-            "job_status_changed",
-            f"Job {job.id} {old_status.value} -> {new_status.value}" + (f": {reason}" if reason else ""),
-            job_id=job.id, client_id=job.client_id, node_id=job.assigned_node_id,
-            old_status=old_status.value, new_status=new_status.value, reason=reason, **details,
-        )
-        self._index.reindex(job)
+        suffix = f": {reason}" if reason else ""
+        if len(jobs) == 1:
+            job, old = jobs[0], old_statuses[0]
+            self.audit_logger.log_event(
+                "job_status_changed", f"Job {job.id} {old.value} -> {new_status.value}{suffix}",
+                job_id=job.id, client_id=job.client_id, node_id=job.assigned_node_id,
+                old_status=old.value, new_status=new_status.value, reason=reason, **details,
+            )
+        else:
+            self.audit_logger.log_batch_event(
+                "job_status_changed", f"{len(jobs)} jobs -> {new_status.value}{suffix}",
+                job_ids=[job.id for job in jobs],
+                old_status=sorted({old.value for old in old_statuses}),
+                new_status=new_status.value, reason=reason, **details,
+            )
+        for job, old in zip(jobs, old_statuses, strict=True):
+            if old in WAITING_STATUSES and new_status in WAITING_STATUSES:
+                self._index.newly_ready.discard(job.id)
+            else:
+                self._index.reindex(job)
 
     def _release_node(self, job: RenderJob) -> RenderNode | None:
         node = self.nodes.get(job.assigned_node_id or "")
@@ -149,6 +173,7 @@ class RenderFarmManager:
             return None
         node.current_job_id = None
         self._index.running_by_node.pop(node.id, None)
+        self.performance_monitor.update_node_utilization(node.id, 0.0)
         if node.draining:
             node.draining = False
             old = NodeStatus(node.status).value
@@ -164,6 +189,7 @@ class RenderFarmManager:
         job.started_at = now
         self._progress_at_start[job.id] = job.progress
         self._index.running_by_node[node.id] = job
+        self.performance_monitor.update_node_utilization(node.id, 100.0)
         self._move(job, S.RUNNING, reason or "scheduled")
         self.audit_logger.log_job_scheduled(job.id, node.id, job.client_id,
                                             JobPriority(job.priority).value)
@@ -249,6 +275,7 @@ class RenderFarmManager:
             self.nodes[node.id] = node
             self.resource_manager.add_node(node)
             self._forecast = None
+            self._kinds = None
             self.audit_logger.log_node_added(node.id, node.name, NodeStatus(node.status).value,
                                              node.capabilities)
 
@@ -262,6 +289,7 @@ class RenderFarmManager:
             del self.nodes[node_id]
             self.resource_manager.remove_node(node_id)
             self._forecast = None
+            self._kinds = None
             self.audit_logger.log_event("node_removed", f"Node {node.name} ({node_id}) removed",
                                         node_id=node_id)
             return True
@@ -342,9 +370,14 @@ class RenderFarmManager:
                 stack.extend((d, [*path, d]) for d in parent.dependencies)
         return None
 
+    def _node_kinds(self) -> list[RenderNode]:
+        """One node of each kind in the farm (cached until a node is added or removed)."""
+        if self._kinds is None:
+            self._kinds = list({pool_key(n): n for n in self.nodes.values()}.values())
+        return self._kinds
+
     def _check_feasibility(self, job: RenderJob, now: datetime) -> None:
-        kinds = {pool_key(n): n for n in self.nodes.values()}
-        finish = self.scheduler.expected_finish_on_best_node(job, kinds.values(), now,
+        finish = self.scheduler.expected_finish_on_best_node(job, self._node_kinds(), now,
                                                              only_online=False)
         if finish is None:
             job.deadline_feasible = False
@@ -385,6 +418,7 @@ class RenderFarmManager:
             self._check_feasibility(job, now)
             self._index.refresh_ancestors(job)
             self._index.reindex(job)
+            self._index.dependents_changed(job)
             self._forecast = None
             return job.id
 
@@ -647,10 +681,9 @@ class RenderFarmManager:
             for job_id, node_id in plan.assignments.items():
                 self._start(self.jobs[job_id], self.nodes[node_id], now,
                             reasons.get(job_id, "scheduled"))
-            for job_id in list(self._index.newly_ready):
-                job = self.jobs[job_id]
-                if job.status == S.PENDING:
-                    self._move(job, S.QUEUED, "waiting for a node")
+            self._move_many([self.jobs[job_id] for job_id in self._index.newly_ready
+                             if self.jobs[job_id].status == S.PENDING],
+                            S.QUEUED, "waiting for a node")
             self._index.newly_ready.clear()
             previews = self.progressive_renderer.process_pending_outputs(
                 self._index.running_by_node.values(), self.progressive_output_config)
@@ -693,10 +726,6 @@ class RenderFarmManager:
         metrics = self.performance_metrics
         metrics.average_utilization_percentage = self._utilization_total / self._cycles
         metrics.average_node_idle_percentage = 100.0 - metrics.average_utilization_percentage
-        for node in self.nodes.values():
-            if node.status == NodeStatus.ONLINE:
-                self.performance_monitor.update_node_utilization(
-                    node.id, 100.0 if node.current_job_id else 0.0)
 
     # ------------------------------------------------------------------------------------------
     # Settings

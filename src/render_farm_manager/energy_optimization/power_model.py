@@ -27,8 +27,21 @@ def efficiency_factor(rating: float) -> float:
     return 1.3 - 0.6 * (rating / 100.0)
 
 
+_cache: dict[tuple[int, int, int, float, float | None, float | None], NodePower] = {}
+
+
 def node_power(node: RenderNode) -> NodePower:
     """The node's power draw; explicit ``idle_power_watts`` / ``busy_power_watts`` win."""
+    caps = node.capabilities
+    key = (caps.cpu_cores, caps.memory_gb, caps.gpu_count, node.power_efficiency_rating,
+           node.idle_power_watts, node.busy_power_watts)
+    cached = _cache.get(key)
+    if cached is None:
+        cached = _cache[key] = _compute(node)
+    return cached
+
+
+def _compute(node: RenderNode) -> NodePower:
     caps = node.capabilities
     factor = efficiency_factor(node.power_efficiency_rating)
     memory = WATTS_PER_GB_MEMORY * caps.memory_gb

@@ -60,6 +60,12 @@ class NodeSpecializationManager:
             self.speeds.seed_node(node.id, job_type, own)
         return self.speeds.speed(node.id, hardware_class(node), job_type)
 
+    def class_speed(self, hardware_class_key: str, job_type: str) -> float:
+        """Learned speed of a hardware class for ``job_type`` (1.0 when nothing is learned)."""
+        if not self.learning_enabled:
+            return 1.0
+        return self.speeds.class_speed(hardware_class_key, job_type)
+
     def expected_hours(self, job: UnitOfWork, node: RenderNode) -> float:
         """Expected wall-clock hours for the rest of ``job`` on ``node``."""
         remaining = job.estimated_duration_hours * (1.0 - job.progress / 100.0)

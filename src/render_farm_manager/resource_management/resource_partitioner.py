@@ -232,12 +232,12 @@ def _share_out(available: float, wants: Mapping[str, float]) -> dict[str, float]
 
 
 def _nodes_by_client(nodes: list[RenderNode], jobs: Iterable[RenderJob] | None) -> dict[str, list[str]]:
+    """Node ids running each client's jobs (from the jobs' assignments)."""
     if jobs is None:
         return {}
-    owner = {j.id: j.client_id for j in jobs if j.status == RenderJobStatus.RUNNING}
+    known = {node.id for node in nodes}
     result: dict[str, list[str]] = {}
-    for node in nodes:
-        cid = owner.get(node.current_job_id or "")
-        if cid is not None:
-            result.setdefault(cid, []).append(node.id)
+    for job in jobs:
+        if job.status == RenderJobStatus.RUNNING and job.assigned_node_id in known:
+            result.setdefault(job.client_id, []).append(job.assigned_node_id)
     return result

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from render_farm_manager.core.models import RenderNode
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.resource_management.quota_book import QuotaBook
 from render_farm_manager.scheduling.node_pools import NodePool
@@ -48,7 +47,8 @@ class CycleInputs:
     quotas: QuotaBook | None = None
     deferral: Callable[[UnitOfWork, datetime], datetime | None] | None = None
     running_by_node: Mapping[str, UnitOfWork] = field(default_factory=dict)
-    expected_hours: Callable[[UnitOfWork, RenderNode], float] | None = None
+    speed_of: Callable[[UnitOfWork, NodePool], float] = lambda job, pool: 1.0
+    """Expected speed of a job type on a pool's hardware class (learned; 1.0 = the estimate)."""
     preemption_enabled: bool = False
     reclaim_enabled: bool = False
     max_preemptions: int = 32

@@ -126,7 +126,7 @@ class DeadlineScheduler:
             quotas=quotas,
             deferral=deferral,
             running_by_node=running_by_node,
-            expected_hours=matcher.expected_hours,
+            speed_of=lambda job, pool: matcher.class_speed(pool.hardware_class, job.job_type),
             preemption_enabled=self.enable_preemption,
             reclaim_enabled=self.enable_preemption and reclaim_by_preemption,
             max_preemptions=self.max_preemptions_per_cycle,

@@ -41,14 +41,12 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             if scanned_past_full >= inputs.scan_limit:
                 break
             scanned_past_full += 1
-            if quotas is None or quotas.may_start(job.client_id) or quotas.below_guarantee(
-                job.client_id
-            ):
-                consider_for_preemption(job)
+            consider_for_preemption(job)
             continue
         plan.examined += 1
         # A client never runs more than its ceiling, nor borrows what it may not.
         if quotas is not None and not quotas.may_start(job.client_id):
+            consider_for_preemption(job)  # it may still replace its own client's work
             continue
         # Energy-intensive work with slack to spare waits for cheaper electricity.
         if inputs.deferral is not None:

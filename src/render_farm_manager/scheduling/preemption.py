@@ -17,21 +17,21 @@ from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
 
 
 def _victims(inputs: CycleInputs) -> list[tuple[RenderNode, UnitOfWork, PoolKey]]:
+    """Preemptible running work, best victim first."""
     now_ts = inputs.now.timestamp()
-    found = []
+    rank_of, latest_start_of = inputs.rank_of, inputs.latest_start_of
+    keyed = []
     for pool in inputs.pools:
         for node in pool.busy:
             job = inputs.running_by_node.get(node.id)
             if job is None or not job.can_be_preempted or job.emergency:
                 continue
-            found.append((node, job, pool.key))
-    found.sort(key=lambda item: (
-        not item[1].supports_checkpoint,
-        inputs.rank_of(item[1]),
-        -(inputs.latest_start_of(item[1]) - now_ts),
-        0.0 if item[1].supports_checkpoint else item[1].progress,
-    ))
-    return found
+            checkpoint = job.supports_checkpoint
+            key = (not checkpoint, rank_of(job), now_ts - latest_start_of(job),
+                   0.0 if checkpoint else job.progress)
+            keyed.append((key, node.id, node, job, pool.key))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [(node, job, pool_key) for _, _, node, job, pool_key in keyed]
 
 
 def _earliest_free_seconds(pools: list[NodePool], inputs: CycleInputs) -> dict[PoolKey, float]:
@@ -41,11 +41,8 @@ def _earliest_free_seconds(pools: list[NodePool], inputs: CycleInputs) -> dict[P
         best = float("inf")
         for node in pool.busy:
             job = inputs.running_by_node.get(node.id)
-            if job is None:
-                continue
-            hours = (inputs.expected_hours(job, node) if inputs.expected_hours is not None
-                     else remaining_hours(job))
-            best = min(best, hours * 3600.0)
+            if job is not None:
+                best = min(best, remaining_hours(job) * 3600.0 / inputs.speed_of(job, pool))
         earliest[pool.key] = best
     return earliest
 
@@ -78,10 +75,13 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
             if inputs.latest_start_of(job) - now_ts >= wait:
                 continue
         job_rank = inputs.rank_of(job)
+        # A client at its ceiling may only replace its own work.
+        own_work_only = quotas is not None and not quotas.may_start(job.client_id)
         for node, victim, key in victims:
             if node.id in taken or key not in fitting or node.id in job.excluded_node_ids:
                 continue
-            if victim.client_id == job.client_id and reason == "reclaim":
+            same_client = victim.client_id == job.client_id
+            if (same_client and reason == "reclaim") or (own_work_only and not same_client):
                 continue
             victim_rank = inputs.rank_of(victim)
             if reason == "reclaim":

@@ -28,7 +28,8 @@ def own_rank(job: UnitOfWork) -> int:
     """Rank of the job's own priority; emergencies rank above critical."""
     if job.emergency:
         return EMERGENCY_RANK
-    return PRIORITY_RANK[JobPriority(job.priority)]
+    rank = PRIORITY_RANK.get(job.priority)
+    return rank if rank is not None else PRIORITY_RANK[JobPriority(job.priority)]
 
 
 def own_latest_start(job: UnitOfWork) -> float:

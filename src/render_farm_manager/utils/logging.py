@@ -90,6 +90,16 @@ class AuditLogger:
                 self._trim()
         return entry
 
+    def log_batch_event(self, event_type: str, description: str, job_ids: list[str],
+                        **details: Any) -> AuditLogEntry:
+        """One entry for the same change to many jobs; it appears in each job's history."""
+        entry = self.log_event(event_type, description, job_ids=list(job_ids), **details)
+        with self._lock:
+            index = self._by_key["job_id"]
+            for job_id in job_ids:
+                index[job_id].append(entry)
+        return entry
+
     def _write(self, entry: AuditLogEntry) -> None:
         record = entry.model_dump(mode="json")
         with self._sink_path.open("a", encoding="utf-8") as sink:  # type: ignore[union-attr]
@@ -109,6 +119,8 @@ class AuditLogger:
                 value = getattr(entry, key)
                 if value is not None:
                     self._by_key[key][value].append(entry)
+            for job_id in entry.details.get("job_ids", ()):
+                self._by_key["job_id"][job_id].append(entry)
 
     # typed helpers ---------------------------------------------------------------------------
 

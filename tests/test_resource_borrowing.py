@@ -1,0 +1,190 @@
+"""Client partitioning: guarantees first, ceilings, borrowing of idle capacity, reclaim."""
+
+import pytest
+
+from render_farm_manager.core.models import RenderJobStatus
+from render_farm_manager.resource_management.quota_book import QuotaBook
+from render_farm_manager.resource_management.resource_partitioner import ResourcePartitioner
+from builders import make_client, make_farm, make_job, make_node
+
+
+def _partitioner(**kwargs):
+    partitioner = ResourcePartitioner(**kwargs)
+    partitioner.add_client(make_client("a", guaranteed=40, maximum=80))
+    partitioner.add_client(make_client("b", guaranteed=40, maximum=80))
+    partitioner.add_client(make_client("c", guaranteed=0, maximum=30))
+    for i in range(10):
+        partitioner.add_node(make_node(f"n{i}"))
+    return partitioner
+
+
+def test_idle_guarantee_is_lent_within_the_borrowing_limit():
+    partitioner = _partitioner(borrowing_limit_percentage=50)
+    partitioner.update_client_demand("a", 80)
+    partitioner.update_client_demand("b", 0)
+    partitioner.update_client_demand("c", 0)
+    allocation = partitioner.allocate_resources()
+    # a: its 40 + the 20 nobody is guaranteed + half of b's idle 40
+    assert allocation["a"].allocated_percentage == pytest.approx(80)
+    assert allocation["a"].borrowed_percentage == pytest.approx(20)
+    assert allocation["a"].borrowed_from == pytest.approx({"b": 20})
+    assert allocation["b"].lent_to == pytest.approx({"a": 20})
+    assert partitioner.get_borrowed_percentage("a") == pytest.approx(20)
+    assert partitioner.get_lent_percentage("b") == pytest.approx(20)
+    assert partitioner.get_borrowed_from("a") == pytest.approx({"b": 20})
+    assert partitioner.get_lent_to("b") == pytest.approx({"a": 20})
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(0, 60), (25, 70), (100, 80)])
+def test_borrowing_limit_changes_how_much_is_lent(limit, expected):
+    partitioner = _partitioner(borrowing_limit_percentage=limit)
+    partitioner.update_client_demand("a", 100)
+    partitioner.update_client_demand("b", 0)
+    partitioner.update_client_demand("c", 0)
+    allocation = partitioner.allocate_resources()
+    assert allocation["a"].allocated_percentage == pytest.approx(expected)
+
+
+def test_no_borrowing_means_static_allocation():
+    partitioner = _partitioner(allow_borrowing=False)
+    partitioner.update_client_demand("a", 100)
+    partitioner.update_client_demand("b", 0)
+    partitioner.update_client_demand("c", 0)
+    allocation = partitioner.allocate_resources()
+    assert allocation["a"].allocated_percentage == pytest.approx(60)
+    assert allocation["a"].borrowed_percentage == 0
+    assert not partitioner.can_borrow_resources("b", "a", 5)
+
+
+def test_ceiling_caps_the_allocation():
+    partitioner = _partitioner(borrowing_limit_percentage=100)
+    for cid in "abc":
+        partitioner.update_client_demand(cid, 0)
+    partitioner.update_client_demand("c", 100)
+    assert partitioner.allocate_resources()["c"].allocated_percentage == pytest.approx(30)
+
+
+def test_can_borrow_resources_respects_limit_and_ceiling():
+    partitioner = _partitioner(borrowing_limit_percentage=50)
+    partitioner.update_client_demand("a", 10)
+    partitioner.update_client_demand("b", 40)
+    partitioner.update_client_demand("c", 0)
+    partitioner.allocate_resources()
+    assert partitioner.can_borrow_resources("a", "b", 15)
+    assert not partitioner.can_borrow_resources("a", "b", 16)  # only half of a's idle 30
+    assert not partitioner.can_borrow_resources("a", "a", 1)
+    assert not partitioner.can_borrow_resources("zzz", "b", 1)
+    assert not partitioner.can_borrow_resources("a", "b", 0)
+
+
+def test_guarantees_above_capacity_are_scaled_and_never_crash():
+    partitioner = ResourcePartitioner()
+    for cid in "xyz":
+        partitioner.add_client(make_client(cid, guaranteed=60, maximum=100))
+        partitioner.update_client_demand(cid, 100)
+    allocation = partitioner.allocate_resources()
+    for cid in "xyz":
+        assert allocation[cid].allocated_percentage == pytest.approx(100 / 3)
+    assert sum(a.allocated_percentage for a in allocation.values()) == pytest.approx(100)
+
+
+def test_calculate_resource_usage_counts_running_jobs_on_online_nodes():
+    manager, _ = make_farm(nodes=4, clients=("a", "b"))
+    manager.submit_job(make_job("j1", client="a"))
+    manager.submit_job(make_job("j2", client="b"))
+    manager.run_scheduling_cycle()
+    usage = manager.resource_manager.calculate_resource_usage(
+        "a", manager.jobs.values(), manager.nodes.values())
+    assert usage == pytest.approx(25)
+    assert manager.resource_manager.calculate_resource_usage("a", [], []) == 0
+
+
+def test_manager_honours_ceiling_even_with_idle_nodes():
+    manager, _ = make_farm(nodes=0, clients=())
+    manager.add_client(make_client("a", guaranteed=0, maximum=50))
+    for i in range(4):
+        manager.add_node(make_node(f"n{i}"))
+    for i in range(4):
+        manager.submit_job(make_job(f"j{i}", client="a"))
+    result = manager.run_scheduling_cycle()
+    assert result["jobs_scheduled"] == 2
+    assert manager.get_client_status("a")["current_resource_usage"] == pytest.approx(50)
+
+
+def _two_client_farm(reclaim: bool, preemption: bool = True):
+    manager, clock = make_farm(nodes=0, clients=(),
+                               resource_manager=ResourcePartitioner(
+                                   borrowing_limit_percentage=100,
+                                   reclaim_by_preemption=reclaim))
+    manager.scheduler.enable_preemption = preemption
+    manager.add_client(make_client("a", guaranteed=50, maximum=100))
+    manager.add_client(make_client("b", guaranteed=50, maximum=100))
+    for i in range(4):
+        manager.add_node(make_node(f"n{i}"))
+    for i in range(4):
+        manager.submit_job(make_job(f"a{i}", client="a", hours=10, deadline_in=100,
+                                    supports_checkpoint=True))
+    manager.run_scheduling_cycle()
+    return manager, clock
+
+
+def test_idle_client_capacity_is_borrowed_by_a_busy_one():
+    manager, _ = _two_client_farm(reclaim=True)
+    assert manager.get_client_status("a")["current_resource_usage"] == pytest.approx(100)
+    assert manager.resource_allocations["a"].borrowed_percentage > 0
+
+
+def test_reclaim_by_preemption_returns_the_guarantee_at_once():
+    manager, _ = _two_client_farm(reclaim=True)
+    for i in range(2):
+        manager.submit_job(make_job(f"b{i}", client="b", hours=1, deadline_in=100))
+    result = manager.run_scheduling_cycle()
+    assert result["jobs_preempted"] == 2
+    assert manager.get_client_status("b")["current_resource_usage"] == pytest.approx(50)
+    preempted = [e for e in manager.audit_logger.get_logs_by_event_type("job_preempted")]
+    assert {e.details["reason"] for e in preempted} == {"reclaim"}
+    assert all(manager.jobs[e.job_id].status is RenderJobStatus.QUEUED for e in preempted)
+
+
+def test_reclaim_without_preemption_waits_for_the_next_free_node():
+    manager, _ = _two_client_farm(reclaim=False)
+    manager.submit_job(make_job("b0", client="b", hours=1, deadline_in=100))
+    manager.submit_job(make_job("a9", client="a", hours=1, deadline_in=100,
+                                priority="critical"))
+    result = manager.run_scheduling_cycle()
+    assert result["jobs_preempted"] == 0
+    busy_a = next(j for j in manager.jobs.values() if j.status == "running")
+    manager.complete_job(busy_a.id)
+    manager.run_scheduling_cycle()
+    # the freed node goes to b (below its guarantee), not to a's more urgent job
+    assert manager.jobs["b0"].status is RenderJobStatus.RUNNING
+    assert manager.jobs["a9"].status is RenderJobStatus.QUEUED
+
+
+def test_client_demand_above_capacity_keeps_the_farm_full_and_shares_fairly():
+    manager, _ = make_farm(nodes=0, clients=())
+    for cid in ("a", "b"):
+        manager.add_client(make_client(cid, guaranteed=70, maximum=100))
+    for i in range(10):
+        manager.add_node(make_node(f"n{i}"))
+    for i in range(30):
+        manager.submit_job(make_job(f"a{i}", client="a"))
+        manager.submit_job(make_job(f"b{i}", client="b"))
+    result = manager.run_scheduling_cycle()
+    assert result["utilization_percentage"] == 100
+    assert result["resources_allocated"] == pytest.approx({"a": 50, "b": 50})
+    assert manager.get_client_status("a")["current_resource_usage"] == pytest.approx(50)
+
+
+def test_quota_book_rules():
+    book = QuotaBook.build({"a": 50, "b": 50}, {"a": 75, "b": 100}, 4,
+                           running={"a": 2}, waiting={"b": 1})
+    assert not book.below_guarantee("a") and book.below_guarantee("b")
+    assert not book.may_start("a")  # b waits for its guarantee: nothing to borrow
+    book.quotas["b"].waiting = 0
+    assert book.may_start("a")  # b idle: half its guarantee is lendable
+    book.started("a")
+    assert not book.may_start("a")  # ceiling 75% of 4 = 3
+    assert not book.may_start("unknown")
+    book.stopped("a")
+    assert book.quotas["a"].running == 2
