@@ -32,39 +32,69 @@ JOB_TYPES = ["animation", "vfx", "simulation", "lighting", "compositing", "scene
 PRIORITIES = [JobPriority.LOW, JobPriority.MEDIUM, JobPriority.HIGH, JobPriority.CRITICAL]
 
 
-def build_farm(jobs: int, nodes: int, clients: int, seed: int = 7,
-               keep_audit: bool = True) -> tuple[RenderFarmManager, ManualClock]:
+def build_farm(
+    jobs: int, nodes: int, clients: int, seed: int = 7, keep_audit: bool = True
+) -> tuple[RenderFarmManager, ManualClock]:
     rng = random.Random(seed)
     clock = ManualClock(START)
-    manager = RenderFarmManager(clock=clock, audit_logger=AuditLogger(
-        max_entries=None if keep_audit else 10_000))
+    manager = RenderFarmManager(
+        clock=clock, audit_logger=AuditLogger(max_entries=None if keep_audit else 10_000)
+    )
     share = 90.0 / clients
     for c in range(clients):
-        manager.add_client(Client(id=f"client-{c}", name=f"Client {c}",
-                                  sla_tier=("premium", "standard", "basic")[c % 3],
-                                  guaranteed_resources=share, max_resources=min(100.0, share * 4)))
+        manager.add_client(
+            Client(
+                id=f"client-{c}",
+                name=f"Client {c}",
+                sla_tier=("premium", "standard", "basic")[c % 3],
+                guaranteed_resources=share,
+                max_resources=min(100.0, share * 4),
+            )
+        )
     weights = [kind[0] for kind in NODE_KINDS]
     for n in range(nodes):
         _, cores, memory, gpus, model, capability, gpu_mem, tags, eff = rng.choices(
-            NODE_KINDS, weights)[0]
-        manager.add_node(RenderNode(
-            id=f"node-{n}", name=f"node-{n}", status="online",
-            capabilities=NodeCapabilities(cpu_cores=cores, memory_gb=memory, gpu_model=model,
-                                          gpu_count=gpus, gpu_compute_capability=capability,
-                                          gpu_memory_gb=gpu_mem, storage_gb=2000,
-                                          specialized_for=list(tags)),
-            power_efficiency_rating=eff))
+            NODE_KINDS, weights
+        )[0]
+        manager.add_node(
+            RenderNode(
+                id=f"node-{n}",
+                name=f"node-{n}",
+                status="online",
+                capabilities=NodeCapabilities(
+                    cpu_cores=cores,
+                    memory_gb=memory,
+                    gpu_model=model,
+                    gpu_count=gpus,
+                    gpu_compute_capability=capability,
+                    gpu_memory_gb=gpu_mem,
+                    storage_gb=2000,
+                    specialized_for=list(tags),
+                ),
+                power_efficiency_rating=eff,
+            )
+        )
     for j in range(jobs):
         hours = min(48.0, rng.lognormvariate(1.0, 0.8))
-        manager.submit_job(RenderJob(
-            id=f"job-{j}", name=f"job-{j}", client_id=f"client-{rng.randrange(clients)}",
-            job_type=rng.choice(JOB_TYPES), priority=rng.choice(PRIORITIES),
-            deadline=START + timedelta(hours=hours * rng.uniform(1.2, 8.0) + rng.uniform(0, 72)),
-            estimated_duration_hours=hours, requires_gpu=rng.random() < 0.3,
-            memory_requirements_gb=rng.choice([8, 16, 32, 64, 96, 200]),
-            cpu_requirements=rng.choice([4, 8, 16, 32]),
-            scene_complexity=rng.randint(1, 10), supports_checkpoint=rng.random() < 0.5,
-            energy_intensive=rng.random() < 0.2, output_path=f"/renders/job-{j}"))
+        manager.submit_job(
+            RenderJob(
+                id=f"job-{j}",
+                name=f"job-{j}",
+                client_id=f"client-{rng.randrange(clients)}",
+                job_type=rng.choice(JOB_TYPES),
+                priority=rng.choice(PRIORITIES),
+                deadline=START
+                + timedelta(hours=hours * rng.uniform(1.2, 8.0) + rng.uniform(0, 72)),
+                estimated_duration_hours=hours,
+                requires_gpu=rng.random() < 0.3,
+                memory_requirements_gb=rng.choice([8, 16, 32, 64, 96, 200]),
+                cpu_requirements=rng.choice([4, 8, 16, 32]),
+                scene_complexity=rng.randint(1, 10),
+                supports_checkpoint=rng.random() < 0.5,
+                energy_intensive=rng.random() < 0.2,
+                output_path=f"/renders/job-{j}",
+            )
+        )
     return manager, clock
 
 

@@ -2,9 +2,10 @@
 
 from datetime import timedelta
 
+from builders import T0, make_farm, make_job, make_node
+
 from render_farm_manager.core.models import JobPriority, RenderJobStatus
 from render_farm_manager.scheduling.deadline_scheduler import DeadlineScheduler
-from builders import T0, make_farm, make_job, make_node
 
 
 def _one_node_farm(**kwargs):
@@ -44,7 +45,7 @@ def test_job_at_risk_is_raised_above_its_base_level():
 
 
 def test_late_work_yields_to_savable_work_at_its_level_but_beats_relaxed_work():
-    manager, clock = _one_node_farm()
+    manager, _clock = _one_node_farm()
     manager.submit_job(make_job("hopeless", deadline_in=1, hours=5))
     manager.submit_job(make_job("relaxed", deadline_in=100, hours=1))
     manager.submit_job(make_job("savable", priority="low", deadline_in=3, hours=2))
@@ -86,17 +87,20 @@ def test_infeasible_deadline_is_reported_at_submission():
     assert warning and warning[0].job_id == "impossible"
     manager.submit_job(make_job("no-hardware", requires_gpu=True))
     assert manager.jobs["no-hardware"].deadline_feasible is False
-    assert "no registered node" in manager.audit_logger.get_logs_by_event_type(
-        "deadline_infeasible")[-1].description
+    assert (
+        "no registered node"
+        in manager.audit_logger.get_logs_by_event_type("deadline_infeasible")[-1].description
+    )
     manager.submit_job(make_job("fine", hours=1, deadline_in=5))
     assert manager.get_job_status("fine")["deadline_feasible"] is True
 
 
 def test_preemption_for_work_that_would_miss_prefers_checkpointing_victims():
-    manager, clock = make_farm(nodes=2)
+    manager, _clock = make_farm(nodes=2)
     manager.submit_job(make_job("plain", priority="low", hours=20, deadline_in=100))
-    manager.submit_job(make_job("ckpt", priority="low", hours=20, deadline_in=100,
-                                supports_checkpoint=True))
+    manager.submit_job(
+        make_job("ckpt", priority="low", hours=20, deadline_in=100, supports_checkpoint=True)
+    )
     manager.run_scheduling_cycle()
     manager.submit_job(make_job("urgent", priority="high", hours=2, deadline_in=3))
     result = manager.run_scheduling_cycle()

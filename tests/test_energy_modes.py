@@ -4,12 +4,12 @@ slack allows; efficient nodes are preferred; kWh and cost are accounted."""
 from datetime import datetime, time, timedelta
 
 import pytest
+from builders import DAY, T0, make_farm, make_job, make_node
 
 from render_farm_manager.core.models import EnergyMode, RenderJobStatus
 from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
 from render_farm_manager.energy_optimization.power_model import node_power
 from render_farm_manager.energy_optimization.tariff import TariffPeriod, TimeOfUseTariff
-from builders import DAY, T0, make_farm, make_job, make_node
 
 
 def test_mode_switch_is_stored_and_audited():
@@ -28,10 +28,8 @@ def test_mode_switch_is_stored_and_audited():
 def test_night_savings_defers_energy_intensive_work_during_peak_when_slack_allows():
     manager, clock = make_farm(nodes=2, start=DAY)  # 10:00, peak until 20:00
     manager.set_energy_mode("night_savings")
-    manager.submit_job(make_job("relaxed", now=DAY, hours=4, deadline_in=40,
-                                energy_intensive=True))
-    manager.submit_job(make_job("tight", now=DAY, hours=4, deadline_in=12,
-                                energy_intensive=True))
+    manager.submit_job(make_job("relaxed", now=DAY, hours=4, deadline_in=40, energy_intensive=True))
+    manager.submit_job(make_job("tight", now=DAY, hours=4, deadline_in=12, energy_intensive=True))
     result = manager.run_scheduling_cycle()
     assert result["energy_optimized_jobs"] == 1
     assert manager.jobs["relaxed"].status is RenderJobStatus.QUEUED
@@ -45,8 +43,9 @@ def test_night_savings_defers_energy_intensive_work_during_peak_when_slack_allow
 def test_performance_mode_never_defers():
     manager, _ = make_farm(nodes=1, start=DAY)
     manager.set_energy_mode("performance")
-    manager.submit_job(make_job("j", now=DAY, hours=2, deadline_in=72, energy_intensive=True,
-                                priority="low"))
+    manager.submit_job(
+        make_job("j", now=DAY, hours=2, deadline_in=72, energy_intensive=True, priority="low")
+    )
     assert manager.run_scheduling_cycle()["energy_optimized_jobs"] == 0
     assert manager.jobs["j"].status is RenderJobStatus.RUNNING
 
@@ -75,18 +74,22 @@ def test_efficiency_mode_prefers_efficient_nodes():
 def test_optimize_energy_usage_places_urgent_work_on_efficient_nodes_and_holds_the_rest():
     optimizer = EnergyOptimizer(current_energy_mode=EnergyMode.EFFICIENCY, clock=lambda: DAY)
     nodes = [make_node("hungry", efficiency=20), make_node("frugal", efficiency=95)]
-    jobs = [make_job("urgent", now=DAY, priority="high", deadline_in=5),
-            make_job("later", now=DAY, deadline_in=72, energy_intensive=True)]
+    jobs = [
+        make_job("urgent", now=DAY, priority="high", deadline_in=5),
+        make_job("later", now=DAY, deadline_in=72, energy_intensive=True),
+    ]
     assert optimizer.optimize_energy_usage(jobs, nodes) == {"urgent": "frugal"}
 
 
 def test_tariff_with_several_periods():
-    tariff = TimeOfUseTariff([
-        TariffPeriod(time(0), time(6), 0.05),
-        TariffPeriod(time(6), time(17), 0.12),
-        TariffPeriod(time(17), time(21), 0.30),
-        TariffPeriod(time(21), time(0), 0.10),
-    ])
+    tariff = TimeOfUseTariff(
+        [
+            TariffPeriod(time(0), time(6), 0.05),
+            TariffPeriod(time(6), time(17), 0.12),
+            TariffPeriod(time(17), time(21), 0.30),
+            TariffPeriod(time(21), time(0), 0.10),
+        ]
+    )
     day = datetime(2026, 11, 23)
     assert tariff.price_at(day.replace(hour=3)) == 0.05
     assert tariff.price_at(day.replace(hour=18)) == 0.30
@@ -108,8 +111,12 @@ def test_bad_tariffs_are_refused():
 
 
 def test_prices_follow_the_seed_peak_parameters():
-    optimizer = EnergyOptimizer(peak_hours_start=time(9), peak_hours_end=time(17),
-                                peak_energy_cost=0.2, off_peak_energy_cost=0.05)
+    optimizer = EnergyOptimizer(
+        peak_hours_start=time(9),
+        peak_hours_end=time(17),
+        peak_energy_cost=0.2,
+        off_peak_energy_cost=0.05,
+    )
     assert optimizer.get_time_of_day_energy_price(DAY) == 0.2
     assert optimizer.get_time_of_day_energy_price(T0) == 0.05
 
@@ -163,8 +170,9 @@ def test_power_down_candidates_and_wake_times():
         manager.add_node(make_node(f"cpu{i}"))
     manager.add_node(make_node("gpu", gpus=2))
     manager.set_energy_mode("night_savings")
-    manager.submit_job(make_job("gpu-later", now=DAY, requires_gpu=True, energy_intensive=True,
-                                deadline_in=60))
+    manager.submit_job(
+        make_job("gpu-later", now=DAY, requires_gpu=True, energy_intensive=True, deadline_in=60)
+    )
     manager.run_scheduling_cycle()
     advice = {a["node_id"]: a for a in manager.get_power_down_candidates(keep_awake=1)}
     assert len(advice) == 3  # every idle node but the most efficient one kept awake

@@ -2,6 +2,7 @@
 fail at once."""
 
 import pytest
+from builders import make_farm, make_job
 
 from render_farm_manager.core.errors import (
     IllegalTransitionError,
@@ -9,7 +10,6 @@ from render_farm_manager.core.errors import (
     UnknownJobError,
 )
 from render_farm_manager.core.models import RenderJobStatus
-from builders import make_farm, make_job
 
 
 def _run(manager, job_id):

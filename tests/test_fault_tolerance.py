@@ -1,11 +1,12 @@
 """Node failures: jobs requeue and move on, errors are counted, bad nodes get blocklisted."""
 
-from render_farm_manager.core.models import NodeStatus, RenderJobStatus
 from builders import make_farm, make_job, running_on
+
+from render_farm_manager.core.models import NodeStatus, RenderJobStatus
 
 
 def test_simultaneous_failures_requeue_every_affected_job_and_reschedule_it():
-    manager, clock = make_farm(nodes=8)
+    manager, _clock = make_farm(nodes=8)
     for i in range(4):
         manager.submit_job(make_job(f"j{i}"))
     manager.run_scheduling_cycle()

@@ -1,8 +1,9 @@
 """Dependencies: children wait for parents, inherit nothing wrong, cycles are refused, and
 dependents of failed work are reported blocked."""
 
-from render_farm_manager.core.models import JobPriority, RenderJobStatus
 from builders import make_farm, make_job
+
+from render_farm_manager.core.models import JobPriority, RenderJobStatus
 
 
 def test_child_runs_only_after_its_parent_completes():
@@ -20,7 +21,7 @@ def test_child_runs_only_after_its_parent_completes():
 def test_chain_runs_in_order():
     manager, _ = make_farm(nodes=3)
     for i in range(4):
-        manager.submit_job(make_job(f"s{i}", dependencies=[f"s{i-1}"] if i else []))
+        manager.submit_job(make_job(f"s{i}", dependencies=[f"s{i - 1}"] if i else []))
     order = []
     for _ in range(4):
         manager.run_scheduling_cycle()
@@ -37,8 +38,9 @@ def test_parent_inherits_the_priority_of_a_waiting_dependent():
     manager.run_scheduling_cycle()
     manager.submit_job(make_job("other", priority="high", deadline_in=30))
     manager.submit_job(make_job("parent", priority="low", deadline_in=30))
-    manager.submit_job(make_job("child", priority="critical", deadline_in=40,
-                                dependencies=["parent"]))
+    manager.submit_job(
+        make_job("child", priority="critical", deadline_in=40, dependencies=["parent"])
+    )
     assert manager.effective_priority("parent") is JobPriority.CRITICAL
     assert manager.jobs["parent"].priority is JobPriority.LOW  # stored priority untouched
     manager.complete_job("busy")
@@ -135,5 +137,6 @@ def test_scheduler_alone_respects_dependencies_in_the_given_list():
     plan = manager.scheduler.schedule_jobs([parent, child], list(manager.nodes.values()))
     assert set(plan) == {"p"}
     parent.status = RenderJobStatus.COMPLETED
-    assert set(manager.scheduler.schedule_jobs([parent, child],
-                                               list(manager.nodes.values()))) == {"c"}
+    assert set(manager.scheduler.schedule_jobs([parent, child], list(manager.nodes.values()))) == {
+        "c"
+    }

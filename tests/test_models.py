@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 import pytest
+from builders import make_job, make_node
 from pydantic import ValidationError
 
 from render_farm_manager.core.models import (
@@ -23,7 +24,6 @@ from render_farm_manager.core.models import (
     ResourceAllocation,
     ServiceTier,
 )
-from builders import make_job, make_node
 
 
 def test_enums_are_lower_case_strings():
@@ -51,8 +51,14 @@ def test_plain_strings_are_accepted_for_enums():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("estimated_duration_hours", 0), ("progress", 101), ("scene_complexity", 11),
-     ("memory_requirements_gb", -1), ("cpu_requirements", 0), ("priority", "urgent")],
+    [
+        ("estimated_duration_hours", 0),
+        ("progress", 101),
+        ("scene_complexity", 11),
+        ("memory_requirements_gb", -1),
+        ("cpu_requirements", 0),
+        ("priority", "urgent"),
+    ],
 )
 def test_invalid_job_values_name_the_field(field, value):
     data = make_job("j1").model_dump()

@@ -3,19 +3,23 @@
 from datetime import timedelta
 
 import pytest
+from builders import make_farm, make_job, make_node
 
 from render_farm_manager.node_specialization.specialization_manager import (
     NodeSpecializationManager,
 )
-from builders import make_farm, make_job, make_node
 
 
 def test_hard_filters_explain_why_a_node_does_not_fit():
     matcher = NodeSpecializationManager()
     job = make_job("j", requires_gpu=True, memory_requirements_gb=64, cpu_requirements=16)
-    nodes = [make_node("cpu"), make_node("small", gpus=1, memory=32),
-             make_node("few-cores", gpus=1, cores=8), make_node("off", gpus=1, status="offline"),
-             make_node("ok", gpus=1)]
+    nodes = [
+        make_node("cpu"),
+        make_node("small", gpus=1, memory=32),
+        make_node("few-cores", gpus=1, cores=8),
+        make_node("off", gpus=1, status="offline"),
+        make_node("ok", gpus=1),
+    ]
     busy = make_node("busy", gpus=1)
     busy.current_job_id = "other"
     reasons = matcher.explain_misfits(job, [*nodes, busy])
@@ -32,7 +36,8 @@ def test_specialised_and_capable_nodes_score_higher():
     sim = make_job("sim", job_type="simulation")
     plain, special = make_node("plain"), make_node("special", tags=["fluid-simulation"])
     assert matcher.calculate_performance_score(sim, special) > matcher.calculate_performance_score(
-        sim, plain)
+        sim, plain
+    )
     gpu_job = make_job("g", requires_gpu=True)
     old = make_node("old", gpus=1, capability=6.1, gpu_memory=8)
     new = make_node("new", gpus=4, capability=9.0, gpu_memory=48)
@@ -44,8 +49,12 @@ def test_specialised_and_capable_nodes_score_higher():
 def test_snug_fit_keeps_big_nodes_for_big_scenes():
     matcher = NodeSpecializationManager()
     job = make_job("j", memory_requirements_gb=16, cpu_requirements=8)
-    assert matcher.match_job_to_node(job, [make_node("huge", memory=1024, cores=128),
-                                           make_node("snug", memory=32, cores=16)]) == "snug"
+    assert (
+        matcher.match_job_to_node(
+            job, [make_node("huge", memory=1024, cores=128), make_node("snug", memory=32, cores=16)]
+        )
+        == "snug"
+    )
 
 
 def test_learning_updates_node_and_class_and_a_new_node_of_the_class_benefits():
@@ -91,10 +100,10 @@ def test_scheduler_places_by_learned_speed():
     manager, clock = make_farm(nodes=0)
     manager.add_node(make_node("gen1", cores=32))
     manager.add_node(make_node("gen2", cores=64))
-    for node_id, hours in (("gen1", 8), ("gen2", 2)):
+    for node_id, _hours in (("gen1", 8), ("gen2", 2)):
         manager.submit_job(make_job(f"cal-{node_id}", hours=4))
     manager.run_scheduling_cycle()
-    for job in list(manager.jobs.values()):
+    for _job in list(manager.jobs.values()):
         clock.advance(timedelta(hours=0))
     # both calibrations finish; gen2 took 2h, gen1 8h
     by_node = {j.assigned_node_id: j.id for j in manager.jobs.values()}

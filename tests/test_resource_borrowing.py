@@ -1,11 +1,11 @@
 """Client partitioning: guarantees first, ceilings, borrowing of idle capacity, reclaim."""
 
 import pytest
+from builders import make_client, make_farm, make_job, make_node
 
 from render_farm_manager.core.models import RenderJobStatus
 from render_farm_manager.resource_management.quota_book import QuotaBook
 from render_farm_manager.resource_management.resource_partitioner import ResourcePartitioner
-from builders import make_client, make_farm, make_job, make_node
 
 
 def _partitioner(**kwargs):
@@ -94,7 +94,8 @@ def test_calculate_resource_usage_counts_running_jobs_on_online_nodes():
     manager.submit_job(make_job("j2", client="b"))
     manager.run_scheduling_cycle()
     usage = manager.resource_manager.calculate_resource_usage(
-        "a", manager.jobs.values(), manager.nodes.values())
+        "a", manager.jobs.values(), manager.nodes.values()
+    )
     assert usage == pytest.approx(25)
     assert manager.resource_manager.calculate_resource_usage("a", [], []) == 0
 
@@ -112,18 +113,22 @@ def test_manager_honours_ceiling_even_with_idle_nodes():
 
 
 def _two_client_farm(reclaim: bool, preemption: bool = True):
-    manager, clock = make_farm(nodes=0, clients=(),
-                               resource_manager=ResourcePartitioner(
-                                   borrowing_limit_percentage=100,
-                                   reclaim_by_preemption=reclaim))
+    manager, clock = make_farm(
+        nodes=0,
+        clients=(),
+        resource_manager=ResourcePartitioner(
+            borrowing_limit_percentage=100, reclaim_by_preemption=reclaim
+        ),
+    )
     manager.scheduler.enable_preemption = preemption
     manager.add_client(make_client("a", guaranteed=50, maximum=100))
     manager.add_client(make_client("b", guaranteed=50, maximum=100))
     for i in range(4):
         manager.add_node(make_node(f"n{i}"))
     for i in range(4):
-        manager.submit_job(make_job(f"a{i}", client="a", hours=10, deadline_in=100,
-                                    supports_checkpoint=True))
+        manager.submit_job(
+            make_job(f"a{i}", client="a", hours=10, deadline_in=100, supports_checkpoint=True)
+        )
     manager.run_scheduling_cycle()
     return manager, clock
 
@@ -141,7 +146,7 @@ def test_reclaim_by_preemption_returns_the_guarantee_at_once():
     result = manager.run_scheduling_cycle()
     assert result["jobs_preempted"] == 2
     assert manager.get_client_status("b")["current_resource_usage"] == pytest.approx(50)
-    preempted = [e for e in manager.audit_logger.get_logs_by_event_type("job_preempted")]
+    preempted = list(manager.audit_logger.get_logs_by_event_type("job_preempted"))
     assert {e.details["reason"] for e in preempted} == {"reclaim"}
     assert all(manager.jobs[e.job_id].status is RenderJobStatus.QUEUED for e in preempted)
 
@@ -149,8 +154,7 @@ def test_reclaim_by_preemption_returns_the_guarantee_at_once():
 def test_reclaim_without_preemption_waits_for_the_next_free_node():
     manager, _ = _two_client_farm(reclaim=False)
     manager.submit_job(make_job("b0", client="b", hours=1, deadline_in=100))
-    manager.submit_job(make_job("a9", client="a", hours=1, deadline_in=100,
-                                priority="critical"))
+    manager.submit_job(make_job("a9", client="a", hours=1, deadline_in=100, priority="critical"))
     result = manager.run_scheduling_cycle()
     assert result["jobs_preempted"] == 0
     busy_a = next(j for j in manager.jobs.values() if j.status == "running")
@@ -177,8 +181,9 @@ def test_client_demand_above_capacity_keeps_the_farm_full_and_shares_fairly():
 
 
 def test_quota_book_rules():
-    book = QuotaBook.build({"a": 50, "b": 50}, {"a": 75, "b": 100}, 4,
-                           running={"a": 2}, waiting={"b": 1})
+    book = QuotaBook.build(
+        {"a": 50, "b": 50}, {"a": 75, "b": 100}, 4, running={"a": 2}, waiting={"b": 1}
+    )
     assert not book.below_guarantee("a") and book.below_guarantee("b")
     assert not book.may_start("a")  # b waits for its guarantee: nothing to borrow
     book.quotas["b"].waiting = 0

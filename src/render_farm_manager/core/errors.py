@@ -94,7 +94,7 @@ class NodeMismatchError(RenderFarmError, ValueError):
         )
 
 
-class ProgressiveOutputNotSupported(RenderFarmError, ValueError):
+class ProgressiveOutputNotSupportedError(RenderFarmError, ValueError):
     """The job does not support progressive output."""
 
     def __init__(self, job_id: str) -> None:

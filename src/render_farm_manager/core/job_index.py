@@ -28,9 +28,11 @@ class JobIndex:
     # -- dependencies --------------------------------------------------------------------------
 
     def unmet_dependencies(self, job: RenderJob) -> list[str]:
-        return [d for d in job.dependencies
-                if (parent := self._jobs.get(d)) is None
-                or parent.status != RenderJobStatus.COMPLETED]
+        return [
+            d
+            for d in job.dependencies
+            if (parent := self._jobs.get(d)) is None or parent.status != RenderJobStatus.COMPLETED
+        ]
 
     def blocking_reason(self, job: RenderJob) -> str | None:
         """Why the job can never start as things stand (a failed, cancelled or missing parent)."""
@@ -53,10 +55,13 @@ class JobIndex:
                 self.queue.discard(job.id)
                 self.newly_ready.discard(job.id)
                 self.waiting_on_dependencies.add(job.id)
-                job.blocked_reason = self.blocking_reason(job)
+                reason = self.blocking_reason(job)
+                if job.blocked_reason != reason:
+                    job.blocked_reason = reason
                 return
             self.waiting_on_dependencies.discard(job.id)
-            job.blocked_reason = None
+            if job.blocked_reason is not None:
+                job.blocked_reason = None
             rank, latest = self.inheritance.rank_and_latest_start(job)
             self.queue.put(job.id, job.client_id, rank, latest)
             if job.status == RenderJobStatus.PENDING:

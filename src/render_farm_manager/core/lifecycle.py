@@ -26,9 +26,7 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 
 
 def can_transition(current: S | str, requested: S | str) -> bool:
-    allowed = TRANSITIONS.get(current)  # type: ignore[call-overload]
-    if allowed is None:
-        allowed = TRANSITIONS[S(current)]
+    allowed = TRANSITIONS[current] if isinstance(current, S) else TRANSITIONS[S(current)]
     return requested in allowed if isinstance(requested, S) else S(requested) in allowed
 
 

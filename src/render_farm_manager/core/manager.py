@@ -12,7 +12,7 @@ import threading
 import time as _time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from render_farm_manager.core import status_reports
@@ -45,7 +45,9 @@ from render_farm_manager.core.models import (
     ResourceAllocation,
     ServiceTier,
 )
+from render_farm_manager.core.work import remaining_hours
 from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
+from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.node_specialization.specialization_manager import (
     NodeSpecializationManager,
 )
@@ -87,22 +89,38 @@ class RenderFarmManager:
         if max_job_errors < 1 or node_blocklist_threshold < 1:
             raise ValueError("max_job_errors and node_blocklist_threshold must be at least 1")
         self.clock = as_clock(clock)
-        self.audit_logger = audit_logger or AuditLogger()
+        self.audit_logger = audit_logger if audit_logger is not None else AuditLogger()
         self.audit_logger.use_clock(self.clock.now)
-        self.performance_monitor = performance_monitor or PerformanceMonitor(self.audit_logger)
+        self.performance_monitor = (
+            performance_monitor
+            if performance_monitor is not None
+            else PerformanceMonitor(self.audit_logger)
+        )
         log, monitor = self.audit_logger, self.performance_monitor
         if node_specializer is None:
-            node_specializer = (scheduler.node_specializer if scheduler is not None
-                                else NodeSpecializationManager(log, monitor))
+            node_specializer = (
+                scheduler.node_specializer
+                if scheduler is not None
+                else NodeSpecializationManager(log, monitor)
+            )
         self.node_specializer = node_specializer
-        self.scheduler = scheduler or DeadlineScheduler(log, monitor,
-                                                        node_specializer=node_specializer)
+        if scheduler is None:
+            scheduler = DeadlineScheduler(log, monitor, node_specializer=node_specializer)
+        self.scheduler = scheduler
         self.scheduler.node_specializer = node_specializer
         self.scheduler.use_clock(self.clock)
-        self.resource_manager = resource_manager or ResourcePartitioner(log, monitor)
-        self.progressive_renderer = progressive_renderer or ProgressiveRenderer(log, monitor)
+        self.resource_manager = (
+            resource_manager if resource_manager is not None else ResourcePartitioner(log, monitor)
+        )
+        self.progressive_renderer = (
+            progressive_renderer
+            if progressive_renderer is not None
+            else ProgressiveRenderer(log, monitor)
+        )
         self.progressive_renderer.use_clock(self.clock)
-        self.energy_optimizer = energy_optimizer or EnergyOptimizer(log, monitor)
+        self.energy_optimizer = (
+            energy_optimizer if energy_optimizer is not None else EnergyOptimizer(log, monitor)
+        )
         self.energy_optimizer.use_clock(self.clock)
         self.max_job_errors = max_job_errors
         self.node_blocklist_threshold = node_blocklist_threshold
@@ -120,6 +138,8 @@ class RenderFarmManager:
         self._progress_at_start: dict[str, float] = {}
         self._forecast: dict[str, datetime] | None = None
         self._kinds: list[RenderNode] | None = None
+        self._kinds_version = -1
+        self._best_speed_by_shape: dict[tuple[str, bool, float, int], float | None] = {}
         self._last_accounting: datetime | None = None
         self._utilization_total = 0.0
         self._cycles = 0
@@ -129,13 +149,15 @@ class RenderFarmManager:
     # The single state-change path
     # ------------------------------------------------------------------------------------------
 
-    def _move(self, job: RenderJob, new_status: RenderJobStatus, reason: str = "",
-              **details: Any) -> None:
+    def _move(
+        self, job: RenderJob, new_status: RenderJobStatus, reason: str = "", **details: Any
+    ) -> None:
         """Change one job's status (see :meth:`_move_many`)."""
         self._move_many([job], new_status, reason, **details)
 
-    def _move_many(self, jobs: list[RenderJob], new_status: RenderJobStatus, reason: str = "",
-                   **details: Any) -> None:
+    def _move_many(
+        self, jobs: list[RenderJob], new_status: RenderJobStatus, reason: str = "", **details: Any
+    ) -> None:
         """The one place job statuses change: every move is checked against the transition
         table before any is made, audited (one entry, indexed under every job), and indexed."""
         if not jobs:
@@ -150,16 +172,25 @@ class RenderFarmManager:
         if len(jobs) == 1:
             job, old = jobs[0], old_statuses[0]
             self.audit_logger.log_event(
-                "job_status_changed", f"Job {job.id} {old.value} -> {new_status.value}{suffix}",
-                job_id=job.id, client_id=job.client_id, node_id=job.assigned_node_id,
-                old_status=old.value, new_status=new_status.value, reason=reason, **details,
+                "job_status_changed",
+                f"Job {job.id} {old.value} -> {new_status.value}{suffix}",
+                job_id=job.id,
+                client_id=job.client_id,
+                node_id=job.assigned_node_id,
+                old_status=old.value,
+                new_status=new_status.value,
+                reason=reason,
+                **details,
             )
         else:
             self.audit_logger.log_batch_event(
-                "job_status_changed", f"{len(jobs)} jobs -> {new_status.value}{suffix}",
+                "job_status_changed",
+                f"{len(jobs)} jobs -> {new_status.value}{suffix}",
                 job_ids=[job.id for job in jobs],
                 old_status=sorted({old.value for old in old_statuses}),
-                new_status=new_status.value, reason=reason, **details,
+                new_status=new_status.value,
+                reason=reason,
+                **details,
             )
         for job, old in zip(jobs, old_statuses, strict=True):
             if old in WAITING_STATUSES and new_status in WAITING_STATUSES:
@@ -178,8 +209,9 @@ class RenderFarmManager:
             node.draining = False
             old = NodeStatus(node.status).value
             node.status = NodeStatus.MAINTENANCE
-            self.audit_logger.log_node_updated(node.id, node.name, old, "maintenance",
-                                               reason="drained")
+            self.audit_logger.log_node_updated(
+                node.id, node.name, old, "maintenance", reason="drained"
+            )
         return node
 
     def _start(self, job: RenderJob, node: RenderNode, now: datetime, reason: str = "") -> None:
@@ -191,8 +223,9 @@ class RenderFarmManager:
         self._index.running_by_node[node.id] = job
         self.performance_monitor.update_node_utilization(node.id, 100.0)
         self._move(job, S.RUNNING, reason or "scheduled")
-        self.audit_logger.log_job_scheduled(job.id, node.id, job.client_id,
-                                            JobPriority(job.priority).value)
+        self.audit_logger.log_job_scheduled(
+            job.id, node.id, job.client_id, JobPriority(job.priority).value
+        )
 
     def _requeue(self, job: RenderJob, reason: str, keep_progress: bool) -> None:
         """Send running work back to the queue; progress survives only with a checkpoint."""
@@ -206,8 +239,9 @@ class RenderFarmManager:
         self._release_node(job)
         job.failure_reason = reason
         self._move(job, S.FAILED, reason)
-        self.audit_logger.log_job_failed(job.id, job.client_id, job.name, reason,
-                                         error_count=job.error_count)
+        self.audit_logger.log_job_failed(
+            job.id, job.client_id, job.name, reason, error_count=job.error_count
+        )
         self._after_finish(job)
 
     def _after_finish(self, job: RenderJob) -> None:
@@ -227,10 +261,13 @@ class RenderFarmManager:
                 raise DuplicateIdError("client", client.id)
             self.clients[client.id] = client
             self.resource_manager.add_client(client)
-            self.audit_logger.log_client_added(client.id, client.name,
-                                               ServiceTier(client.sla_tier).value,
-                                               guaranteed_resources=client.guaranteed_resources,
-                                               max_resources=client.max_resources)
+            self.audit_logger.log_client_added(
+                client.id,
+                client.name,
+                ServiceTier(client.sla_tier).value,
+                guaranteed_resources=client.guaranteed_resources,
+                max_resources=client.max_resources,
+            )
 
     def remove_client(self, client_id: str) -> bool:
         """Unregister a client; False if unknown. Raises :class:`ClientInUseError` while it has
@@ -238,15 +275,19 @@ class RenderFarmManager:
         with self._lock:
             if client_id not in self.clients:
                 return False
-            active = [j.id for j in self.jobs.values()
-                      if j.client_id == client_id and j.status not in FINISHED_STATUSES]
+            active = [
+                j.id
+                for j in self.jobs.values()
+                if j.client_id == client_id and j.status not in FINISHED_STATUSES
+            ]
             if active:
                 raise ClientInUseError(client_id, active)
             client = self.clients.pop(client_id)
             self.resource_manager.remove_client(client_id)
             self.resource_allocations.pop(client_id, None)
-            self.audit_logger.log_event("client_removed", f"Client {client.name} ({client_id}) removed",
-                                        client_id=client_id)
+            self.audit_logger.log_event(
+                "client_removed", f"Client {client.name} ({client_id}) removed", client_id=client_id
+            )
             return True
 
     def update_client_tier(self, client_id: str, tier: ServiceTier | str) -> bool:
@@ -257,8 +298,9 @@ class RenderFarmManager:
             new_tier = ServiceTier(tier)
             old_tier = ServiceTier(client.sla_tier)
             client.sla_tier = new_tier
-            self.audit_logger.log_client_updated(client_id, client.name, old_tier.value,
-                                                 new_tier.value)
+            self.audit_logger.log_client_updated(
+                client_id, client.name, old_tier.value, new_tier.value
+            )
             return True
 
     def add_node(self, node: RenderNode) -> None:
@@ -276,8 +318,9 @@ class RenderFarmManager:
             self.resource_manager.add_node(node)
             self._forecast = None
             self._kinds = None
-            self.audit_logger.log_node_added(node.id, node.name, NodeStatus(node.status).value,
-                                             node.capabilities)
+            self.audit_logger.log_node_added(
+                node.id, node.name, NodeStatus(node.status).value, node.capabilities
+            )
 
     def remove_node(self, node_id: str) -> bool:
         """Unregister a node; its job, if any, goes back to the queue. False if unknown."""
@@ -290,8 +333,9 @@ class RenderFarmManager:
             self.resource_manager.remove_node(node_id)
             self._forecast = None
             self._kinds = None
-            self.audit_logger.log_event("node_removed", f"Node {node.name} ({node_id}) removed",
-                                        node_id=node_id)
+            self.audit_logger.log_event(
+                "node_removed", f"Node {node.name} ({node_id}) removed", node_id=node_id
+            )
             return True
 
     def _node(self, node_id: str) -> RenderNode:
@@ -312,8 +356,9 @@ class RenderFarmManager:
         old = NodeStatus(node.status)
         node.status = status
         self._forecast = None
-        self.audit_logger.log_node_updated(node.id, node.name, old.value, status.value,
-                                           reason=reason)
+        self.audit_logger.log_node_updated(
+            node.id, node.name, old.value, status.value, reason=reason
+        )
 
     def set_node_online(self, node_id: str, online: bool = True) -> bool:
         """Bring a node online, or take it offline (its job goes back to the queue)."""
@@ -336,9 +381,13 @@ class RenderFarmManager:
             if drain and node.current_job_id is not None:
                 node.draining = True
                 self._forecast = None
-                self.audit_logger.log_node_updated(node.id, node.name,
-                                                   NodeStatus(node.status).value, "draining",
-                                                   reason="drain for maintenance")
+                self.audit_logger.log_node_updated(
+                    node.id,
+                    node.name,
+                    NodeStatus(node.status).value,
+                    "draining",
+                    reason="drain for maintenance",
+                )
                 return True
             self._evict(node, "node going to maintenance")
             node.draining = False
@@ -370,26 +419,41 @@ class RenderFarmManager:
                 stack.extend((d, [*path, d]) for d in parent.dependencies)
         return None
 
-    def _node_kinds(self) -> list[RenderNode]:
-        """One node of each kind in the farm (cached until a node is added or removed)."""
-        if self._kinds is None:
+    def _best_speed(self, job: RenderJob) -> float | None:
+        """The fastest expected speed of any registered node whose hardware fits ``job``
+        (cached per job shape until a node is added or removed or a speed is learned)."""
+        learned = self.node_specializer.speeds.version
+        if self._kinds is None or self._kinds_version != learned:
             self._kinds = list({pool_key(n): n for n in self.nodes.values()}.values())
-        return self._kinds
+            self._kinds_version = learned
+            self._best_speed_by_shape.clear()
+        shape = (job.job_type, job.requires_gpu, job.memory_requirements_gb, job.cpu_requirements)
+        if shape not in self._best_speed_by_shape:
+            speeds = [
+                self.node_specializer.expected_speed(node, job.job_type)
+                for node in self._kinds
+                if hardware_misfit(job, node.capabilities) is None
+            ]
+            self._best_speed_by_shape[shape] = max(speeds) if speeds else None
+        return self._best_speed_by_shape[shape]
 
     def _check_feasibility(self, job: RenderJob, now: datetime) -> None:
-        finish = self.scheduler.expected_finish_on_best_node(job, self._node_kinds(), now,
-                                                             only_online=False)
-        if finish is None:
-            job.deadline_feasible = False
+        speed = self._best_speed(job)
+        if speed is None:
+            feasible = False
             why = "no registered node has the hardware to run it"
         else:
-            job.deadline_feasible = finish <= job.deadline
+            finish = now + timedelta(hours=remaining_hours(job) / speed)
+            feasible = finish <= job.deadline
             why = f"even on the fastest fitting node it would finish at {finish:%Y-%m-%d %H:%M}"
-        if not job.deadline_feasible:
+        job.deadline_feasible = feasible
+        if not feasible:
             self.audit_logger.log_event(
                 "deadline_infeasible",
                 f"Job {job.id} cannot meet its deadline {job.deadline:%Y-%m-%d %H:%M}: {why}",
-                job_id=job.id, client_id=job.client_id, log_level=LogLevel.WARNING,
+                job_id=job.id,
+                client_id=job.client_id,
+                log_level=LogLevel.WARNING,
             )
 
     def submit_job(self, job: RenderJob) -> str:
@@ -404,12 +468,18 @@ class RenderFarmManager:
             if job.status not in WAITING_STATUSES:
                 raise IllegalTransitionError(job.id, RenderJobStatus(job.status).value, "pending")
             now = self.clock.now()
-            job.status = S.PENDING
-            job.submission_time = job.submission_time or now
+            if job.status != S.PENDING:
+                job.status = S.PENDING
+            if job.submission_time is None:
+                job.submission_time = now
             self.jobs[job.id] = job
-            self.audit_logger.log_job_submitted(job.id, job.client_id, job.name,
-                                                JobPriority(job.priority).value,
-                                                emergency=job.emergency)
+            self.audit_logger.log_job_submitted(
+                job.id,
+                job.client_id,
+                job.name,
+                JobPriority(job.priority).value,
+                emergency=job.emergency,
+            )
             cycle = self._closes_cycle(job)
             if cycle is not None:
                 self._fail(job, "circular dependency: " + " -> ".join(cycle))
@@ -492,8 +562,9 @@ class RenderFarmManager:
             self._index.reindex(job)
             self._index.refresh_ancestors(job)
             self._forecast = None
-            self.audit_logger.log_job_updated(job.id, job.client_id, job.name,
-                                              old_priority.value, new_priority.value)
+            self.audit_logger.log_job_updated(
+                job.id, job.client_id, job.name, old_priority.value, new_priority.value
+            )
             return True
 
     def update_job_progress(self, job_id: str, progress: float) -> bool:
@@ -529,19 +600,28 @@ class RenderFarmManager:
             self._after_finish(job)
             return True
 
-    def _learn(self, job: RenderJob, node: RenderNode | None, now: datetime,
-               render_time_hours: float | None) -> None:
+    def _learn(
+        self,
+        job: RenderJob,
+        node: RenderNode | None,
+        now: datetime,
+        render_time_hours: float | None,
+    ) -> None:
         if node is None or job.started_at is None:
             return
         share = (100.0 - self._progress_at_start.get(job.id, 0.0)) / 100.0
         if share <= 0:
             return
-        observed = render_time_hours if render_time_hours is not None else hours_between(
-            job.started_at, now)
+        observed = (
+            render_time_hours
+            if render_time_hours is not None
+            else hours_between(job.started_at, now)
+        )
         if observed < MIN_LEARNABLE_SHARE * job.estimated_duration_hours * share:
             return
         self.node_specializer.update_performance_history(
-            job, node, {"render_time_hours": observed, "work_fraction": share})
+            job, node, {"render_time_hours": observed, "work_fraction": share}
+        )
 
     def _record_completion(self, job: RenderJob, now: datetime) -> None:
         metrics = self.performance_metrics
@@ -552,9 +632,14 @@ class RenderFarmManager:
         self._turnaround_total += turnaround
         metrics.average_job_turnaround_hours = self._turnaround_total / metrics.total_jobs_completed
         self.performance_monitor.update_job_turnaround_time(job.id, turnaround)
-        self.audit_logger.log_job_completed(job.id, job.client_id, job.name, now,
-                                            on_time=now <= job.deadline,
-                                            turnaround_hours=round(turnaround, 4))
+        self.audit_logger.log_job_completed(
+            job.id,
+            job.client_id,
+            job.name,
+            now,
+            on_time=now <= job.deadline,
+            turnaround_hours=round(turnaround, 4),
+        )
 
     # ------------------------------------------------------------------------------------------
     # Failures
@@ -567,18 +652,26 @@ class RenderFarmManager:
         if node_id is not None:
             on_node = self._failures_on_node[job.id]
             on_node[node_id] += 1
-            if on_node[node_id] >= self.node_blocklist_threshold and node_id not in job.excluded_node_ids:
+            if (
+                on_node[node_id] >= self.node_blocklist_threshold
+                and node_id not in job.excluded_node_ids
+            ):
                 job.excluded_node_ids = [*job.excluded_node_ids, node_id]
                 self.audit_logger.log_event(
                     "node_blocklisted_for_job",
                     f"Node {node_id} failed job {job.id} {on_node[node_id]} times; "
                     "it will not get this job again",
-                    job_id=job.id, node_id=node_id, client_id=job.client_id,
+                    job_id=job.id,
+                    node_id=node_id,
+                    client_id=job.client_id,
                     log_level=LogLevel.WARNING,
                 )
         if job.error_count >= self.max_job_errors:
-            self._fail(job, f"failed {job.error_count} times (limit {self.max_job_errors}); "
-                            f"last error: {error}")
+            self._fail(
+                job,
+                f"failed {job.error_count} times (limit {self.max_job_errors}); "
+                f"last error: {error}",
+            )
             return "failed"
         self._requeue(job, f"error: {error}", keep_progress=True)
         return "requeued"
@@ -594,15 +687,15 @@ class RenderFarmManager:
             self.performance_metrics.node_failures_count += 1
             self.performance_monitor.update_node_failure_count(node_id)
             job = self._index.running_by_node.get(node_id)
-            self.audit_logger.log_node_failure(node_id, error,
-                                               job_id=job.id if job else None)
+            self.audit_logger.log_node_failure(node_id, error, job_id=job.id if job else None)
             if job is None:
                 return []
             self._count_failure(job, node_id, error)
             return [job.id]
 
-    def report_render_error(self, job_id: str, error: str, node_id: str | None = None,
-                            corrupt_scene: bool = False) -> str:
+    def report_render_error(
+        self, job_id: str, error: str, node_id: str | None = None, corrupt_scene: bool = False
+    ) -> str:
         """A renderer reported an error on a running job. A corrupt scene fails the job at once
         (no node can render it); other errors count towards the error threshold and the job is
         requeued. The node stays online. Returns ``failed`` or ``requeued``."""
@@ -615,9 +708,13 @@ class RenderFarmManager:
             if node_id is not None and node_id != job.assigned_node_id:
                 raise NodeMismatchError(job_id, node_id, job.assigned_node_id)
             node_id = job.assigned_node_id
-            self.audit_logger.log_error(f"Render error on job {job_id}: {error}", job_id=job_id,
-                                        node_id=node_id, client_id=job.client_id,
-                                        corrupt_scene=corrupt_scene)
+            self.audit_logger.log_error(
+                f"Render error on job {job_id}: {error}",
+                job_id=job_id,
+                node_id=node_id,
+                client_id=job.client_id,
+                corrupt_scene=corrupt_scene,
+            )
             if corrupt_scene:
                 job.error_count += 1
                 self._fail(job, f"corrupt scene: {error}")
@@ -642,15 +739,21 @@ class RenderFarmManager:
 
     def _apply_preemption(self, preemption: Preemption) -> None:
         victim = self.jobs[preemption.victim_job_id]
-        self._requeue(victim, f"preempted ({preemption.reason}) for job {preemption.for_job_id}",
-                      keep_progress=True)
+        self._requeue(
+            victim,
+            f"preempted ({preemption.reason}) for job {preemption.for_job_id}",
+            keep_progress=True,
+        )
         self.performance_metrics.preemptions_count += 1
         self.audit_logger.log_event(
             "job_preempted",
             f"Job {victim.id} preempted on node {preemption.node_id} for job "
             f"{preemption.for_job_id} ({preemption.reason})",
-            job_id=victim.id, node_id=preemption.node_id, client_id=victim.client_id,
-            for_job_id=preemption.for_job_id, reason=preemption.reason,
+            job_id=victim.id,
+            node_id=preemption.node_id,
+            client_id=victim.client_id,
+            for_job_id=preemption.for_job_id,
+            reason=preemption.reason,
             log_level=LogLevel.WARNING,
         )
 
@@ -665,47 +768,66 @@ class RenderFarmManager:
             running_by_client = Counter(j.client_id for j in self._index.running_by_node.values())
             waiting_by_client = self._index.queue.waiting_by_client
             self._allocate(max(1, len(online)), running_by_client, waiting_by_client)
-            quotas = self.resource_manager.quota_book(self.clients.values(), schedulable,
-                                                      running_by_client, waiting_by_client)
+            quotas = self.resource_manager.quota_book(
+                self.clients.values(), schedulable, running_by_client, waiting_by_client
+            )
             plan = self.scheduler.plan_cycle(
-                queue=self._index.queue, jobs=self.jobs, nodes=self.nodes.values(),
-                running_by_node=self._index.running_by_node, now=now,
-                inheritance=self._index.inheritance, quotas=quotas,
+                queue=self._index.queue,
+                jobs=self.jobs,
+                nodes=self.nodes.values(),
+                running_by_node=self._index.running_by_node,
+                now=now,
+                inheritance=self._index.inheritance,
+                quotas=quotas,
                 energy=self.energy_optimizer,
                 reclaim_by_preemption=self.resource_manager.reclaim_by_preemption,
             )
             for preemption in plan.preemptions:
                 self._apply_preemption(preemption)
-            reasons = {p.for_job_id: f"preempted {p.victim_job_id} ({p.reason})"
-                       for p in plan.preemptions}
+            reasons = {
+                p.for_job_id: f"preempted {p.victim_job_id} ({p.reason})" for p in plan.preemptions
+            }
             for job_id, node_id in plan.assignments.items():
-                self._start(self.jobs[job_id], self.nodes[node_id], now,
-                            reasons.get(job_id, "scheduled"))
-            self._move_many([self.jobs[job_id] for job_id in self._index.newly_ready
-                             if self.jobs[job_id].status == S.PENDING],
-                            S.QUEUED, "waiting for a node")
+                self._start(
+                    self.jobs[job_id], self.nodes[node_id], now, reasons.get(job_id, "scheduled")
+                )
+            self._move_many(
+                [
+                    self.jobs[job_id]
+                    for job_id in self._index.newly_ready
+                    if self.jobs[job_id].status == S.PENDING
+                ],
+                S.QUEUED,
+                "waiting for a node",
+            )
             self._index.newly_ready.clear()
             previews = self.progressive_renderer.process_pending_outputs(
-                self._index.running_by_node.values(), self.progressive_output_config)
+                self._index.running_by_node.values(), self.progressive_output_config
+            )
             busy = sum(1 for n in online if n.current_job_id is not None)
             utilization = 100.0 * busy / len(online) if online else 0.0
             self._record_cycle(utilization)
             result = {
                 "jobs_scheduled": len(plan.assignments),
                 "jobs_preempted": len(plan.preemptions),
-                "resources_allocated": {cid: a.allocated_percentage
-                                        for cid, a in self.resource_allocations.items()},
+                "resources_allocated": {
+                    cid: a.allocated_percentage for cid, a in self.resource_allocations.items()
+                },
                 "energy_optimized_jobs": len(plan.deferred),
                 "progressive_outputs": len(previews),
                 "utilization_percentage": utilization,
             }
             self.audit_logger.log_scheduling_cycle(
-                len(plan.assignments), utilization, jobs_preempted=len(plan.preemptions),
-                jobs_deferred=len(plan.deferred), queue_length=len(self._index.queue),
+                len(plan.assignments),
+                utilization,
+                jobs_preempted=len(plan.preemptions),
+                jobs_deferred=len(plan.deferred),
+                queue_length=len(self._index.queue),
                 log_level=LogLevel.DEBUG,
             )
-        self.performance_monitor.update_scheduling_cycle_time(_time.perf_counter() - started,
-                                                              len(plan.assignments))
+        self.performance_monitor.update_scheduling_cycle_time(
+            _time.perf_counter() - started, len(plan.assignments)
+        )
         return result
 
     def _allocate(self, online_count: int, running: Counter[str], waiting: Counter[str]) -> None:
@@ -713,12 +835,16 @@ class RenderFarmManager:
             demand = 100.0 * (running.get(client_id, 0) + waiting.get(client_id, 0)) / online_count
             self.resource_manager.update_client_demand(client_id, min(100.0, demand))
         self.resource_allocations = self.resource_manager.allocate_resources(
-            self.clients.values(), self.nodes.values(), self._index.running_by_node.values())
+            self.clients.values(), self.nodes.values(), self._index.running_by_node.values()
+        )
         for client_id, allocation in self.resource_allocations.items():
             self.performance_monitor.update_client_resource_metrics(
-                client_id, allocation.allocated_percentage,
+                client_id,
+                allocation.allocated_percentage,
                 100.0 * running.get(client_id, 0) / online_count,
-                allocation.borrowed_percentage, allocation.lent_percentage)
+                allocation.borrowed_percentage,
+                allocation.lent_percentage,
+            )
 
     def _record_cycle(self, utilization: float) -> None:
         self._cycles += 1
@@ -735,17 +861,20 @@ class RenderFarmManager:
         with self._lock:
             self.progressive_output_config = config
             self.progressive_renderer.default_config = config
-            self.audit_logger.log_event("progressive_config_changed",
-                                        "Progressive output configuration changed",
-                                        config=config.model_dump())
+            self.audit_logger.log_event(
+                "progressive_config_changed",
+                "Progressive output configuration changed",
+                config=config.model_dump(),
+            )
 
     def set_energy_mode(self, mode: EnergyMode | str) -> None:
         with self._lock:
             new_mode = EnergyMode(mode)
             old_mode = self.energy_optimizer.set_energy_mode(new_mode)
             self._forecast = None
-            self.audit_logger.log_energy_mode_changed(old_mode=old_mode.value,
-                                                      new_mode=new_mode.value)
+            self.audit_logger.log_energy_mode_changed(
+                old_mode=old_mode.value, new_mode=new_mode.value
+            )
 
     # ------------------------------------------------------------------------------------------
     # Reports
@@ -757,8 +886,12 @@ class RenderFarmManager:
         with self._lock:
             if self._forecast is None:
                 self._forecast = self.scheduler.forecast(
-                    queue=self._index.queue, jobs=self.jobs, nodes=self.nodes.values(),
-                    running_by_node=self._index.running_by_node, now=self.clock.now())
+                    queue=self._index.queue,
+                    jobs=self.jobs,
+                    nodes=self.nodes.values(),
+                    running_by_node=self._index.running_by_node,
+                    now=self.clock.now(),
+                )
             return self._forecast
 
     def effective_priority(self, job_id: str) -> JobPriority | None:
@@ -766,8 +899,7 @@ class RenderFarmManager:
             job = self._job(job_id)
             if job is None:
                 return None
-            return self.scheduler.effective_priority(job, self._index.inheritance,
-                                                     self.clock.now())
+            return self.scheduler.effective_priority(job, self._index.inheritance, self.clock.now())
 
     def get_job_status(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -786,12 +918,18 @@ class RenderFarmManager:
     def get_power_down_candidates(self, keep_awake: int = 1) -> list[dict[str, Any]]:
         """Idle nodes that could be powered down now, and when each must be awake again."""
         with self._lock:
-            waiting = [self.jobs[j] for j in self._index.queue.in_order(
-                self.clock.now().timestamp(), self.scheduler.margin_seconds)]
+            waiting = [
+                self.jobs[j]
+                for j in self._index.queue.in_order(
+                    self.clock.now().timestamp(), self.scheduler.margin_seconds
+                )
+            ]
             advice = self.energy_optimizer.power_down_candidates(
-                list(self.nodes.values()), waiting, self.clock.now(), keep_awake)
-            return [{"node_id": a.node_id, "wake_by": a.wake_by, "reason": a.reason}
-                    for a in advice]
+                list(self.nodes.values()), waiting, self.clock.now(), keep_awake
+            )
+            return [
+                {"node_id": a.node_id, "wake_by": a.wake_by, "reason": a.reason} for a in advice
+            ]
 
     @property
     def queue_length(self) -> int:

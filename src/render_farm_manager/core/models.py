@@ -7,7 +7,7 @@ seed example keeps working.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from render_farm_manager.core.clock import to_naive_local
 
 
-class RenderJobStatus(str, Enum):
+class RenderJobStatus(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
@@ -25,7 +25,7 @@ class RenderJobStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
-class JobPriority(str, Enum):
+class JobPriority(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -51,7 +51,7 @@ _PRIORITY_BY_RANK = {rank: priority for priority, rank in PRIORITY_RANK.items()}
 MAX_PRIORITY_RANK = 3
 
 
-class NodeStatus(str, Enum):
+class NodeStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
     MAINTENANCE = "maintenance"
@@ -60,14 +60,14 @@ class NodeStatus(str, Enum):
     STOPPING = "stopping"
 
 
-class EnergyMode(str, Enum):
+class EnergyMode(StrEnum):
     PERFORMANCE = "performance"
     BALANCED = "balanced"
     EFFICIENCY = "efficiency"
     NIGHT_SAVINGS = "night_savings"
 
 
-class LogLevel(str, Enum):
+class LogLevel(StrEnum):
     DEBUG = "debug"
     INFO = "info"
     WARNING = "warning"
@@ -75,13 +75,13 @@ class LogLevel(str, Enum):
     CRITICAL = "critical"
 
 
-class ServiceTier(str, Enum):
+class ServiceTier(StrEnum):
     BASIC = "basic"
     STANDARD = "standard"
     PREMIUM = "premium"
 
 
-class NodeType(str, Enum):
+class NodeType(StrEnum):
     CPU = "cpu"
     GPU = "gpu"
     HYBRID = "hybrid"

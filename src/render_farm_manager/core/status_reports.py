@@ -23,8 +23,9 @@ S = RenderJobStatus
 _ACTIVE = (S.PENDING, S.QUEUED, S.RUNNING, S.PAUSED)
 
 
-def expected_completion(manager: RenderFarmManager, job: RenderJob,
-                        _depth: int = 0) -> datetime | None:
+def expected_completion(
+    manager: RenderFarmManager, job: RenderJob, _depth: int = 0
+) -> datetime | None:
     """When the job is expected to finish, or None when it cannot be told (or never will)."""
     if job.status == S.COMPLETED:
         return job.completed_at
@@ -61,7 +62,8 @@ def job_status(manager: RenderFarmManager, job: RenderJob) -> dict[str, Any]:
         "status": RenderJobStatus(job.status).value,
         "priority": JobPriority(job.priority).value,
         "effective_priority": manager.scheduler.effective_priority(
-            job, manager._index.inheritance, now).value,
+            job, manager._index.inheritance, now
+        ).value,
         "progress": job.progress,
         "deadline": job.deadline,
         "time_until_deadline_hours": hours_between(now, job.deadline),
@@ -70,7 +72,9 @@ def job_status(manager: RenderFarmManager, job: RenderJob) -> dict[str, Any]:
         "deadline_feasible": job.deadline_feasible,
         "assigned_node": job.assigned_node_id,
         "error_count": job.error_count,
-        "progressive_output_path": manager.progressive_renderer.get_latest_progressive_output(job.id),
+        "progressive_output_path": manager.progressive_renderer.get_latest_progressive_output(
+            job.id
+        ),
         "submission_time": job.submission_time,
         "last_checkpoint_time": job.last_checkpoint_time,
         "last_progressive_output_time": job.last_progressive_output_time,
@@ -102,9 +106,14 @@ def client_status(manager: RenderFarmManager, client: AnyClient) -> dict[str, An
         "total_jobs": len(jobs),
         "jobs_by_status": {s.value: by_status.get(s.value, 0) for s in RenderJobStatus},
         "active_jobs": [
-            {"id": j.id, "name": j.name, "status": RenderJobStatus(j.status).value,
-             "progress": j.progress}
-            for j in jobs if j.status in _ACTIVE
+            {
+                "id": j.id,
+                "name": j.name,
+                "status": RenderJobStatus(j.status).value,
+                "progress": j.progress,
+            }
+            for j in jobs
+            if j.status in _ACTIVE
         ],
     }
 

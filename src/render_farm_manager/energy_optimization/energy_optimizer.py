@@ -66,8 +66,12 @@ class EnergyOptimizer:
         self.peak_hours_end = peak_hours_end
         self.peak_energy_cost = peak_energy_cost
         self.off_peak_energy_cost = off_peak_energy_cost
-        self.tariff = tariff or TimeOfUseTariff.peak_off_peak(
-            peak_hours_start, peak_hours_end, peak_energy_cost, off_peak_energy_cost
+        self.tariff = (
+            tariff
+            if tariff is not None
+            else TimeOfUseTariff.peak_off_peak(
+                peak_hours_start, peak_hours_end, peak_energy_cost, off_peak_energy_cost
+            )
         )
         self.current_energy_mode = EnergyMode(current_energy_mode)
         self.deadline_safety_margin_hours = deadline_safety_margin_hours
@@ -98,8 +102,9 @@ class EnergyOptimizer:
     def get_time_of_day_energy_price(self, dt: datetime) -> float:
         return self.tariff.price_at(dt)
 
-    def calculate_energy_cost(self, job: UnitOfWork, node: RenderNode, start_time: datetime,
-                              speed: float = 1.0) -> float:
+    def calculate_energy_cost(
+        self, job: UnitOfWork, node: RenderNode, start_time: datetime, speed: float = 1.0
+    ) -> float:
         """Cost of running the rest of ``job`` on ``node`` from ``start_time``."""
         hours = remaining_hours(job) / speed
         kw = node_power(node).busy_watts / 1000.0
@@ -124,8 +129,9 @@ class EnergyOptimizer:
         # night savings: everything energy-intensive, and all low-priority work
         return job.energy_intensive or rank == PRIORITY_RANK[JobPriority.LOW]
 
-    def deferral_until(self, job: UnitOfWork, now: datetime,
-                       expected_hours: float | None = None) -> datetime | None:
+    def deferral_until(
+        self, job: UnitOfWork, now: datetime, expected_hours: float | None = None
+    ) -> datetime | None:
         """When ``job`` should start instead of now to save energy cost, or None to start now.
 
         Only non-urgent work allowed by the current mode is deferred, only while a cheaper price
@@ -144,12 +150,17 @@ class EnergyOptimizer:
 
     # -- placement -----------------------------------------------------------------------------
 
-    def optimize_energy_usage(self, jobs: list[RenderJob], nodes: list[RenderNode]) -> dict[str, str]:
+    def optimize_energy_usage(
+        self, jobs: list[RenderJob], nodes: list[RenderNode]
+    ) -> dict[str, str]:
         """Energy-aware placement: urgent work first onto the most efficient fitting free node;
         deferrable work is left for cheaper hours. Returns new assignments (job id → node id)."""
         now = self.clock.now()
-        free = [n for n in nodes if n.status == NodeStatus.ONLINE and n.current_job_id is None
-                and not n.draining]
+        free = [
+            n
+            for n in nodes
+            if n.status == NodeStatus.ONLINE and n.current_job_id is None and not n.draining
+        ]
         free.sort(key=lambda n: (-n.power_efficiency_rating, node_power(n).busy_watts))
         order = sorted(
             (j for j in jobs if j.status in ("pending", "queued")),
@@ -167,13 +178,19 @@ class EnergyOptimizer:
                     break
         return assignments
 
-    def estimate_energy_savings(self, jobs: list[RenderJob], nodes: list[RenderNode]) -> dict[str, float]:
+    def estimate_energy_savings(
+        self, jobs: list[RenderJob], nodes: list[RenderNode]
+    ) -> dict[str, float]:
         """Compare running every job now on an average node against the current mode's plan
         (deferral to cheaper hours, efficient nodes)."""
         now = self.clock.now()
         online = [n for n in nodes if n.status == NodeStatus.ONLINE] or list(nodes)
-        result = {"baseline_kwh": 0.0, "optimized_kwh": 0.0, "baseline_cost": 0.0,
-                  "optimized_cost": 0.0}
+        result = {
+            "baseline_kwh": 0.0,
+            "optimized_kwh": 0.0,
+            "baseline_cost": 0.0,
+            "optimized_cost": 0.0,
+        }
         if not online:
             return {**result, "savings": 0.0, "savings_percentage": 0.0}
         for job in jobs:
@@ -183,19 +200,27 @@ class EnergyOptimizer:
             average_kw = sum(node_power(n).busy_watts for n in candidates) / len(candidates) / 1000
             hours = remaining_hours(job)
             result["baseline_kwh"] += average_kw * hours
-            result["baseline_cost"] += self.tariff.cost(average_kw, now, now + timedelta(hours=hours))
+            result["baseline_cost"] += self.tariff.cost(
+                average_kw, now, now + timedelta(hours=hours)
+            )
             best = min(candidates, key=lambda n: node_power(n).busy_watts)
             start = self.deferral_until(job, now) or now
             best_kw = node_power(best).busy_watts / 1000.0
             result["optimized_kwh"] += best_kw * hours
-            result["optimized_cost"] += self.tariff.cost(best_kw, start, start + timedelta(hours=hours))
+            result["optimized_cost"] += self.tariff.cost(
+                best_kw, start, start + timedelta(hours=hours)
+            )
         savings = result["baseline_cost"] - result["optimized_cost"]
         percentage = 100.0 * savings / result["baseline_cost"] if result["baseline_cost"] else 0.0
         return {**result, "savings": savings, "savings_percentage": percentage}
 
-    def power_down_candidates(self, nodes: list[RenderNode], waiting_jobs: Iterable[UnitOfWork],
-                              now: datetime | None = None,
-                              keep_awake: int = 1) -> list[PowerDownAdvice]:
+    def power_down_candidates(
+        self,
+        nodes: list[RenderNode],
+        waiting_jobs: Iterable[UnitOfWork],
+        now: datetime | None = None,
+        keep_awake: int = 1,
+    ) -> list[PowerDownAdvice]:
         """Idle online nodes that no waiting, non-deferred job can use, and when to wake them.
 
         ``keep_awake`` idle nodes (the most efficient ones) stay on for emergencies.
@@ -204,19 +229,29 @@ class EnergyOptimizer:
         waiting = list(waiting_jobs)
         runnable = [j for j in waiting if self.deferral_until(j, now) is None]
         deferred = [(j, self.deferral_until(j, now)) for j in waiting if j not in runnable]
-        idle = [n for n in nodes if n.status == NodeStatus.ONLINE and n.current_job_id is None
-                and not n.draining]
+        idle = [
+            n
+            for n in nodes
+            if n.status == NodeStatus.ONLINE and n.current_job_id is None and not n.draining
+        ]
         idle.sort(key=lambda n: -n.power_efficiency_rating)
         advice: list[PowerDownAdvice] = []
         for node in idle[keep_awake:]:
             if any(hardware_misfit(j, node.capabilities) is None for j in runnable):
                 continue
-            wake_times = [start for j, start in deferred
-                          if start is not None and hardware_misfit(j, node.capabilities) is None]
-            wake_by = (min(wake_times) - timedelta(minutes=self.wake_up_minutes)
-                       if wake_times else None)
-            reason = ("deferred work fits it at the cheaper price" if wake_by
-                      else "no waiting work fits it")
+            wake_times = [
+                start
+                for j, start in deferred
+                if start is not None and hardware_misfit(j, node.capabilities) is None
+            ]
+            wake_by = (
+                min(wake_times) - timedelta(minutes=self.wake_up_minutes) if wake_times else None
+            )
+            reason = (
+                "deferred work fits it at the cheaper price"
+                if wake_by
+                else "no waiting work fits it"
+            )
             advice.append(PowerDownAdvice(node.id, wake_by, reason))
         return advice
 

@@ -33,8 +33,14 @@ _cache: dict[tuple[int, int, int, float, float | None, float | None], NodePower]
 def node_power(node: RenderNode) -> NodePower:
     """The node's power draw; explicit ``idle_power_watts`` / ``busy_power_watts`` win."""
     caps = node.capabilities
-    key = (caps.cpu_cores, caps.memory_gb, caps.gpu_count, node.power_efficiency_rating,
-           node.idle_power_watts, node.busy_power_watts)
+    key = (
+        caps.cpu_cores,
+        caps.memory_gb,
+        caps.gpu_count,
+        node.power_efficiency_rating,
+        node.idle_power_watts,
+        node.busy_power_watts,
+    )
     cached = _cache.get(key)
     if cached is None:
         cached = _cache[key] = _compute(node)

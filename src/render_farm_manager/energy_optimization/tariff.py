@@ -41,8 +41,10 @@ class TimeOfUseTariff:
         if not periods and default_price is None:
             raise ValueError("a tariff needs at least one period or a default price")
         self.periods = list(periods)
-        fallback = default_price if default_price is not None else min(
-            p.price_per_kwh for p in self.periods
+        fallback = (
+            default_price
+            if default_price is not None
+            else min(p.price_per_kwh for p in self.periods)
         )
         self.default_price = fallback
         # Price of every minute of the day, resolved once (first matching period wins).
@@ -51,10 +53,15 @@ class TimeOfUseTariff:
         self.max_price = max(self._minute_price)
 
     @classmethod
-    def peak_off_peak(cls, peak_start: time, peak_end: time, peak_price: float,
-                      off_peak_price: float) -> TimeOfUseTariff:
-        return cls([TariffPeriod(peak_start, peak_end, peak_price),
-                    TariffPeriod(peak_end, peak_start, off_peak_price)])
+    def peak_off_peak(
+        cls, peak_start: time, peak_end: time, peak_price: float, off_peak_price: float
+    ) -> TimeOfUseTariff:
+        return cls(
+            [
+                TariffPeriod(peak_start, peak_end, peak_price),
+                TariffPeriod(peak_end, peak_start, off_peak_price),
+            ]
+        )
 
     def _resolve(self, minute: int) -> float:
         for period in self.periods:

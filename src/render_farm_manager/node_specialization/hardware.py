@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from render_farm_manager.core.models import NodeCapabilities, NodeType, RenderNode
 
-
 _names: dict[tuple[int, int, int, str | None, float], str] = {}
 
 
 def hardware_class(node: RenderNode) -> str:
     """A stable, readable key for the node's hardware: ``gpu:2xRTX 4090@8.9/32c/128g``."""
     caps = node.capabilities
-    key = (caps.cpu_cores, caps.memory_gb, caps.gpu_count, caps.gpu_model,
-           caps.gpu_compute_capability)
+    key = (
+        caps.cpu_cores,
+        caps.memory_gb,
+        caps.gpu_count,
+        caps.gpu_model,
+        caps.gpu_compute_capability,
+    )
     name = _names.get(key)
     if name is None:
         name = _names[key] = _name(caps)

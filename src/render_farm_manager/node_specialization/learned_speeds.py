@@ -1,4 +1,5 @@
-"""What the farm has learned about how fast each node, and each hardware class, renders each job type.
+"""What the farm has learned about how fast each node, and each hardware class, renders
+each job type.
 
 A speed is ``estimated hours / observed hours``: 1.0 renders at the estimate, 2.0 twice as fast.
 Each observation moves the estimate by ``learning_rate`` (an exponential moving average); the first
@@ -31,8 +32,9 @@ class LearnedSpeeds:
         self.version = 0
         """Incremented by every observation, so callers can cache derived rankings."""
 
-    def _blend(self, table: dict[tuple[str, str], SpeedEstimate], key: tuple[str, str],
-               speed: float) -> float:
+    def _blend(
+        self, table: dict[tuple[str, str], SpeedEstimate], key: tuple[str, str], speed: float
+    ) -> float:
         current = table.get(key)
         if current is None:
             table[key] = SpeedEstimate(speed, 1)
@@ -41,12 +43,19 @@ class LearnedSpeeds:
         current.samples += 1
         return current.speed
 
-    def observe(self, node_id: str, hardware_class: str, job_type: str,
-                expected_hours: float, observed_hours: float) -> float:
+    def observe(
+        self,
+        node_id: str,
+        hardware_class: str,
+        job_type: str,
+        expected_hours: float,
+        observed_hours: float,
+    ) -> float:
         """Record one render; returns the node's new speed estimate for ``job_type``."""
         if expected_hours <= 0 or observed_hours <= 0:
             raise ValueError(
-                f"render times must be positive (expected {expected_hours}, observed {observed_hours})"
+                f"render times must be positive (expected {expected_hours}, "
+                f"observed {observed_hours})"
             )
         speed = min(_MAX_SPEED, max(_MIN_SPEED, expected_hours / observed_hours))
         with self._lock:

@@ -27,8 +27,9 @@ DEFAULT_JOB_TYPE_SPECIALIZATIONS: dict[str, list[str]] = {
 }
 
 
-def specialization_score(job_type: str, caps: NodeCapabilities,
-                         specializations: dict[str, list[str]]) -> float:
+def specialization_score(
+    job_type: str, caps: NodeCapabilities, specializations: dict[str, list[str]]
+) -> float:
     """100 when the node is specialised for the job type, 0 otherwise."""
     tags = set(caps.specialized_for)
     if not tags:
@@ -61,8 +62,15 @@ def fit_bonus(memory_gb: float, cores: int, caps: NodeCapabilities) -> float:
     return FIT_BONUS_MAX * (0.5 * memory_use + 0.5 * core_use)
 
 
-def blend_base_score(*, specialization: float, gpu: float, speed: float, efficiency: float,
-                     history_weight: float, energy_weight: float) -> float:
+def blend_base_score(
+    *,
+    specialization: float,
+    gpu: float,
+    speed: float,
+    efficiency: float,
+    history_weight: float,
+    energy_weight: float,
+) -> float:
     """The weighted base score: hardware capability, learned history and energy efficiency."""
     capability = 0.5 * specialization + 0.5 * gpu
     score = (1.0 - history_weight) * capability + history_weight * speed

@@ -71,8 +71,9 @@ class NodeSpecializationManager:
         remaining = job.estimated_duration_hours * (1.0 - job.progress / 100.0)
         return remaining / self.expected_speed(node, job.job_type)
 
-    def update_performance_history(self, job: RenderJob, node: RenderNode,
-                                   metrics: dict[str, Any]) -> float:
+    def update_performance_history(
+        self, job: RenderJob, node: RenderNode, metrics: dict[str, Any]
+    ) -> float:
         """Learn from one finished render. ``metrics['render_time_hours']`` is the observed wall
         time of the job (or of ``metrics['work_fraction']`` of it) on ``node``.
 
@@ -85,7 +86,8 @@ class NodeSpecializationManager:
         fraction = float(metrics.get("work_fraction", 1.0))
         if observed <= 0 or not 0 < fraction <= 1:
             raise ValueError(
-                f"render_time_hours must be > 0 and work_fraction in (0, 1]; got {observed}, {fraction}"
+                "render_time_hours must be > 0 and work_fraction in (0, 1]; "
+                f"got {observed}, {fraction}"
             )
         if not self.learning_enabled:
             return node.performance_history.get(job.job_type, 1.0)
@@ -99,16 +101,22 @@ class NodeSpecializationManager:
             self.audit_logger.log_event(
                 "performance_learned",
                 f"Node {node.id} renders {job.job_type} at {speed:.2f}x the estimate",
-                job_id=job.id, node_id=node.id, job_type=job.job_type,
-                observed_hours=observed, expected_hours=expected, speed=speed,
-                hardware_class=hardware_class(node), log_level="debug",
+                job_id=job.id,
+                node_id=node.id,
+                job_type=job.job_type,
+                observed_hours=observed,
+                expected_hours=expected,
+                speed=speed,
+                hardware_class=hardware_class(node),
+                log_level="debug",
             )
         return speed
 
     # -- scoring -------------------------------------------------------------------------------
 
-    def base_score(self, job_type: str, requires_gpu: bool, node: RenderNode,
-                   energy_weight: float = 0.0) -> float:
+    def base_score(
+        self, job_type: str, requires_gpu: bool, node: RenderNode, energy_weight: float = 0.0
+    ) -> float:
         """Score (0-100) shared by all nodes of the node's hardware class and efficiency."""
         caps = node.capabilities
         return blend_base_score(
@@ -120,8 +128,9 @@ class NodeSpecializationManager:
             energy_weight=energy_weight,
         )
 
-    def calculate_performance_score(self, job: UnitOfWork, node: RenderNode,
-                                    energy_weight: float = 0.0) -> float:
+    def calculate_performance_score(
+        self, job: UnitOfWork, node: RenderNode, energy_weight: float = 0.0
+    ) -> float:
         """Score of ``node`` for ``job``: 0 when the hardware cannot run it, else base + fit."""
         caps = node.capabilities
         if hardware_misfit(job, caps) is not None:
@@ -129,8 +138,9 @@ class NodeSpecializationManager:
         base = self.base_score(job.job_type, job.requires_gpu, node, energy_weight)
         return base + fit_bonus(job.memory_requirements_gb, job.cpu_requirements, caps)
 
-    def match_job_to_node(self, job: UnitOfWork, nodes: list[RenderNode],
-                          energy_weight: float = 0.0) -> str | None:
+    def match_job_to_node(
+        self, job: UnitOfWork, nodes: list[RenderNode], energy_weight: float = 0.0
+    ) -> str | None:
         """The best free, fitting node for ``job``, or None when no node fits."""
         best_id, best_score = None, -1.0
         for node in nodes:

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from render_farm_manager.core.clock import Clock, as_clock
-from render_farm_manager.core.errors import ProgressiveOutputNotSupported
+from render_farm_manager.core.errors import ProgressiveOutputNotSupportedError
 from render_farm_manager.core.models import ProgressiveOutputConfig, RenderJob, RenderJobStatus
 from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
 
 FIRST_PREVIEW_SHARE = 0.03
 """The first preview is due after at most 3% of the job's expected duration."""
 PREVIEW_COST_SHARE_AT_FULL_QUALITY = 0.01
-"""A preview at quality 100 costs 1% of the job's render time; lower quality costs proportionally."""
+"""A preview at quality 100 costs 1% of the job's render time; lower quality costs
+proportionally."""
 _THINNING_STEP = 1.25
 
 
@@ -47,7 +48,9 @@ class ProgressiveRenderer:
     ) -> None:
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
-        self.default_config = default_config or ProgressiveOutputConfig()
+        self.default_config = (
+            default_config if default_config is not None else ProgressiveOutputConfig()
+        )
         self.clock = as_clock(clock)
         self._lock = threading.Lock()
         self._outputs: dict[str, list[ProgressiveOutput]] = {}
@@ -58,7 +61,9 @@ class ProgressiveRenderer:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _plan(self, job: RenderJob, config: ProgressiveOutputConfig) -> tuple[list[float], list[int]]:
+    def _plan(
+        self, job: RenderJob, config: ProgressiveOutputConfig
+    ) -> tuple[list[float], list[int]]:
         """Preview offsets (hours after start) and their qualities, thinned to the overhead cap."""
         duration = job.estimated_duration_hours
         interval = config.interval_minutes / 60.0
@@ -83,8 +88,9 @@ class ProgressiveRenderer:
     def _anchor(self, job: RenderJob) -> datetime:
         return job.started_at or job.submission_time or self.clock.now()
 
-    def schedule_progressive_output(self, job: RenderJob,
-                                    config: ProgressiveOutputConfig | None = None) -> list[datetime]:
+    def schedule_progressive_output(
+        self, job: RenderJob, config: ProgressiveOutputConfig | None = None
+    ) -> list[datetime]:
         """When previews of ``job`` are due, counted from its start (or submission)."""
         config = config or self.default_config
         if not job.supports_progressive_output or not config.enabled:
@@ -93,7 +99,9 @@ class ProgressiveRenderer:
         anchor = self._anchor(job)
         return [anchor + timedelta(hours=o) for o in offsets]
 
-    def estimate_overhead(self, job: RenderJob, config: ProgressiveOutputConfig | None = None) -> float:
+    def estimate_overhead(
+        self, job: RenderJob, config: ProgressiveOutputConfig | None = None
+    ) -> float:
         """Extra render time spent on previews, in percent of the job, never above the cap."""
         config = config or self.default_config
         if not job.supports_progressive_output or not config.enabled:
@@ -101,8 +109,9 @@ class ProgressiveRenderer:
         _, qualities = self._plan(job, config)
         return min(self._overhead(qualities), config.max_overhead_percentage)
 
-    def first_preview_delay_hours(self, job: RenderJob,
-                                  config: ProgressiveOutputConfig | None = None) -> float | None:
+    def first_preview_delay_hours(
+        self, job: RenderJob, config: ProgressiveOutputConfig | None = None
+    ) -> float | None:
         config = config or self.default_config
         if not job.supports_progressive_output or not config.enabled:
             return None
@@ -112,13 +121,15 @@ class ProgressiveRenderer:
     # -- producing -----------------------------------------------------------------------------
 
     def preview_path(self, job: RenderJob, quality: int, sequence: int) -> str:
-        base = job.output_path.rstrip("/") if job.output_path else f"renders/{job.client_id}/{job.id}"
+        base = (
+            job.output_path.rstrip("/") if job.output_path else f"renders/{job.client_id}/{job.id}"
+        )
         return f"{base}/progressive/{job.id}_q{quality:03d}_{sequence:03d}.exr"
 
     def generate_progressive_output(self, job: RenderJob, quality: int) -> str:
         """Record a preview of ``job`` at ``quality`` (1-100) and return where it goes."""
         if not job.supports_progressive_output:
-            raise ProgressiveOutputNotSupported(job.id)
+            raise ProgressiveOutputNotSupportedError(job.id)
         if not 1 <= quality <= 100:
             raise ValueError(f"quality must be within 1-100, got {quality}")
         now = self.clock.now()
@@ -131,7 +142,10 @@ class ProgressiveRenderer:
             self.audit_logger.log_event(
                 "progressive_output_generated",
                 f"Preview of job {job.id} at quality {quality}% written to {path}",
-                job_id=job.id, client_id=job.client_id, quality=quality, path=path,
+                job_id=job.id,
+                client_id=job.client_id,
+                quality=quality,
+                path=path,
                 progress=job.progress,
             )
         return path
@@ -145,8 +159,9 @@ class ProgressiveRenderer:
             self._schedules[job.id] = cached
         return cached[2]
 
-    def due_preview(self, job: RenderJob, now: datetime,
-                    config: ProgressiveOutputConfig | None = None) -> datetime | None:
+    def due_preview(
+        self, job: RenderJob, now: datetime, config: ProgressiveOutputConfig | None = None
+    ) -> datetime | None:
         """The latest scheduled preview time that has passed and was not yet produced."""
         config = config or self.default_config
         if not job.supports_progressive_output or not config.enabled:
@@ -160,8 +175,9 @@ class ProgressiveRenderer:
                 due = moment
         return due
 
-    def process_pending_outputs(self, jobs: Iterable[RenderJob],
-                                config: ProgressiveOutputConfig | None = None) -> dict[str, str]:
+    def process_pending_outputs(
+        self, jobs: Iterable[RenderJob], config: ProgressiveOutputConfig | None = None
+    ) -> dict[str, str]:
         """Produce every preview that is due for running jobs; returns job id → preview path."""
         config = config or self.default_config
         now = self.clock.now()

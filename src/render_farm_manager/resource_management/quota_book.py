@@ -72,8 +72,10 @@ class QuotaBook:
 
     def over_guarantee(self, client_id: str) -> bool:
         quota = self.quotas.get(client_id)
-        return quota is not None and quota.running >= quota.guaranteed_nodes + 1e-9 and (
-            quota.running > 0
+        return (
+            quota is not None
+            and quota.running >= quota.guaranteed_nodes + 1e-9
+            and (quota.running > 0)
         )
 
     def _beyond_guarantee_total(self) -> float:
@@ -86,7 +88,8 @@ class QuotaBook:
         share = self.borrowing_limit_percentage / 100.0
         return sum(
             share * max(0.0, q.guaranteed_nodes - q.running)
-            for q in self.quotas.values() if q.waiting <= 0
+            for q in self.quotas.values()
+            if q.waiting <= 0
         )
 
     def may_start(self, client_id: str) -> bool:

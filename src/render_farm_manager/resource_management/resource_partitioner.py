@@ -97,8 +97,10 @@ class ResourcePartitioner:
         node_list = list(nodes) if nodes is not None else list(self.nodes.values())
         guarantees = self._scaled_guarantees(client_list)
         ceilings = {c.id: float(c.max_resources) for c in client_list}
-        demand = {c.id: min(ceilings[c.id], self.client_demand.get(c.id, ceilings[c.id]))
-                  for c in client_list}
+        demand = {
+            c.id: min(ceilings[c.id], self.client_demand.get(c.id, ceilings[c.id]))
+            for c in client_list
+        }
 
         base = {cid: min(guarantees[cid], demand[cid]) for cid in guarantees}
         idle = {cid: guarantees[cid] - base[cid] for cid in guarantees}
@@ -145,19 +147,28 @@ class ResourcePartitioner:
             self.audit_logger.log_event(
                 "resources_allocated",
                 f"Resources allocated among {len(allocations)} client(s)",
-                allocations={cid: round(a.allocated_percentage, 3) for cid, a in allocations.items()},
+                allocations={
+                    cid: round(a.allocated_percentage, 3) for cid, a in allocations.items()
+                },
                 log_level="debug",
             )
         return allocations
 
-    def quota_book(self, clients: Iterable[AnyClient], schedulable_nodes: int,
-                   running: Mapping[str, int], waiting: Mapping[str, int]) -> QuotaBook:
+    def quota_book(
+        self,
+        clients: Iterable[AnyClient],
+        schedulable_nodes: int,
+        running: Mapping[str, int],
+        waiting: Mapping[str, int],
+    ) -> QuotaBook:
         """Node quotas for one scheduling cycle."""
         client_list = list(clients)
         return QuotaBook.build(
             {c.id: float(c.guaranteed_resources) for c in client_list},
             {c.id: float(c.max_resources) for c in client_list},
-            schedulable_nodes, running, waiting,
+            schedulable_nodes,
+            running,
+            waiting,
             allow_borrowing=self.allow_borrowing,
             borrowing_limit_percentage=self.borrowing_limit_percentage,
         )
@@ -182,16 +193,16 @@ class ResourcePartitioner:
         borrower_now = current.allocated_percentage if current else guarantees[to_client]
         return borrower_now + amount <= float(borrower.max_resources) + _EPS
 
-    def calculate_resource_usage(self, client_id: str, jobs: Iterable[RenderJob],
-                                 nodes: Iterable[RenderNode]) -> float:
+    def calculate_resource_usage(
+        self, client_id: str, jobs: Iterable[RenderJob], nodes: Iterable[RenderNode]
+    ) -> float:
         """Percent of the online farm running ``client_id``'s jobs."""
         node_list = list(nodes)
         online = [n for n in node_list if n.status == NodeStatus.ONLINE]
         if not online:
             return 0.0
         running_ids = {
-            j.id for j in jobs
-            if j.client_id == client_id and j.status == RenderJobStatus.RUNNING
+            j.id for j in jobs if j.client_id == client_id and j.status == RenderJobStatus.RUNNING
         }
         busy = sum(1 for n in online if n.current_job_id in running_ids)
         return 100.0 * busy / len(online)
@@ -215,7 +226,7 @@ class ResourcePartitioner:
 
 def _share_out(available: float, wants: Mapping[str, float]) -> dict[str, float]:
     """Split ``available`` among ``wants`` (water-filling: nobody gets more than it wants)."""
-    shares = {cid: 0.0 for cid in wants}
+    shares = dict.fromkeys(wants, 0.0)
     remaining = available
     open_ids = [cid for cid, w in wants.items() if w > _EPS]
     while remaining > _EPS and open_ids:
@@ -231,7 +242,9 @@ def _share_out(available: float, wants: Mapping[str, float]) -> dict[str, float]
     return shares
 
 
-def _nodes_by_client(nodes: list[RenderNode], jobs: Iterable[RenderJob] | None) -> dict[str, list[str]]:
+def _nodes_by_client(
+    nodes: list[RenderNode], jobs: Iterable[RenderJob] | None
+) -> dict[str, list[str]]:
     """Node ids running each client's jobs (from the jobs' assignments)."""
     if jobs is None:
         return {}

@@ -69,9 +69,9 @@ class DeadlineScheduler:
         self.max_preemptions_per_cycle = max_preemptions_per_cycle
         self.preemption_scan_limit = preemption_scan_limit
         self.clock = as_clock(clock)
-        self.node_specializer = node_specializer or NodeSpecializationManager(
-            audit_logger, performance_monitor
-        )
+        if node_specializer is None:
+            node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
+        self.node_specializer = node_specializer
 
     def use_clock(self, clock: Clock) -> None:
         self.clock = clock
@@ -96,7 +96,7 @@ class DeadlineScheduler:
         reclaim_by_preemption: bool = False,
     ) -> CyclePlan:
         """Decide one cycle: pure, reads only its arguments."""
-        inheritance = inheritance or InheritanceIndex()
+        inheritance = inheritance if inheritance is not None else InheritanceIndex()
         matcher = self.node_specializer
         pools = build_pools(nodes)
         ranker = PoolRanker(pools, matcher, energy.energy_weight if energy else 0.0)
@@ -112,6 +112,7 @@ class DeadlineScheduler:
 
         deferral = None
         if energy is not None:
+
             def deferral(job: UnitOfWork, at: datetime) -> datetime | None:
                 return energy.deferral_until(job, at)
 
@@ -146,8 +147,9 @@ class DeadlineScheduler:
         """Expected finish time of every running and eligible waiting job."""
         ranker = PoolRanker(build_pools(nodes), self.node_specializer)
         order = (jobs[job_id] for job_id in queue.in_order(now.timestamp(), self.margin_seconds))
-        return forecast_finish_times(order, ranker, running_by_node, now,
-                                     self.node_specializer.expected_hours)
+        return forecast_finish_times(
+            order, ranker, running_by_node, now, self.node_specializer.expected_hours
+        )
 
     # -- the seed API --------------------------------------------------------------------------
 
@@ -166,25 +168,44 @@ class DeadlineScheduler:
         for job in jobs:
             if job.status not in (RenderJobStatus.PENDING, RenderJobStatus.QUEUED):
                 continue
-            if any(by_id[d].status != RenderJobStatus.COMPLETED
-                   for d in job.dependencies if d in by_id):
+            if any(
+                by_id[d].status != RenderJobStatus.COMPLETED for d in job.dependencies if d in by_id
+            ):
                 continue
             rank, latest = inheritance.rank_and_latest_start(job)
             queue.put(job.id, job.client_id, rank, latest)
-        running = {j.assigned_node_id: j for j in jobs
-                   if j.status == RenderJobStatus.RUNNING and j.assigned_node_id}
-        plan = self.plan_cycle(queue=queue, jobs=by_id, nodes=nodes, running_by_node=running,
-                               now=self.clock.now(), inheritance=inheritance)
-        return {job_id: node_id for job_id, node_id in plan.assignments.items()
-                if job_id not in {p.for_job_id for p in plan.preemptions}}
+        running = {
+            j.assigned_node_id: j
+            for j in jobs
+            if j.status == RenderJobStatus.RUNNING and j.assigned_node_id
+        }
+        plan = self.plan_cycle(
+            queue=queue,
+            jobs=by_id,
+            nodes=nodes,
+            running_by_node=running,
+            now=self.clock.now(),
+            inheritance=inheritance,
+        )
+        return {
+            job_id: node_id
+            for job_id, node_id in plan.assignments.items()
+            if job_id not in {p.for_job_id for p in plan.preemptions}
+        }
 
-    def effective_priority(self, job: UnitOfWork, inheritance: InheritanceIndex | None = None,
-                           now: datetime | None = None) -> JobPriority:
+    def effective_priority(
+        self,
+        job: UnitOfWork,
+        inheritance: InheritanceIndex | None = None,
+        now: datetime | None = None,
+    ) -> JobPriority:
         """The priority the job is scheduled at now (emergencies report as critical)."""
-        rank, latest = (inheritance or InheritanceIndex()).rank_and_latest_start(job)
+        index = inheritance if inheritance is not None else InheritanceIndex()
+        rank, latest = index.rank_and_latest_start(job)
         now_ts = (now or self.clock.now()).timestamp()
-        return JobPriority.from_rank(min(MAX_BASE_RANK, effective_rank(
-            rank, latest, now_ts, self.margin_seconds)))
+        return JobPriority.from_rank(
+            min(MAX_BASE_RANK, effective_rank(rank, latest, now_ts, self.margin_seconds))
+        )
 
     def update_priorities(self, jobs: list[RenderJob]) -> list[RenderJob]:
         """Raise the stored priority of unfinished jobs whose slack has shrunk: one level below
@@ -207,14 +228,19 @@ class DeadlineScheduler:
             changed.append(job)
             if self.audit_logger is not None:
                 self.audit_logger.log_job_updated(
-                    job.id, job.client_id, job.name, JobPriority(old_priority).value,
-                    job.priority.value, reason="deadline approaching",
+                    job.id,
+                    job.client_id,
+                    job.name,
+                    JobPriority(old_priority).value,
+                    job.priority.value,
+                    reason="deadline approaching",
                     slack_hours=round(slack / 3600.0, 3),
                 )
         return changed
 
-    def expected_finish_on_best_node(self, job: UnitOfWork, nodes: Iterable[RenderNode],
-                                     now: datetime, only_online: bool = True) -> datetime | None:
+    def expected_finish_on_best_node(
+        self, job: UnitOfWork, nodes: Iterable[RenderNode], now: datetime, only_online: bool = True
+    ) -> datetime | None:
         """Finish time if the job started now on the fastest node whose hardware fits it."""
         best: float | None = None
         for node in nodes:
@@ -227,8 +253,12 @@ class DeadlineScheduler:
                 best = hours
         return None if best is None else now + timedelta(hours=best)
 
-    def can_meet_deadline(self, job: UnitOfWork, nodes: list[RenderNode],
-                          running_jobs: Mapping[str, UnitOfWork] | None = None) -> bool:
+    def can_meet_deadline(
+        self,
+        job: UnitOfWork,
+        nodes: list[RenderNode],
+        running_jobs: Mapping[str, UnitOfWork] | None = None,
+    ) -> bool:
         """Could ``job`` finish by its deadline on one of ``nodes``? A free fitting node starts
         it now; otherwise it waits for the soonest fitting node to finish its job (known from
         ``running_jobs`` by id, else assumed to take its whole estimate)."""
@@ -240,8 +270,11 @@ class DeadlineScheduler:
             start = now
             if node.current_job_id is not None:
                 current = (running_jobs or {}).get(node.current_job_id)
-                wait = (self.node_specializer.expected_hours(current, node)
-                        if current is not None else remaining_hours(job))
+                wait = (
+                    self.node_specializer.expected_hours(current, node)
+                    if current is not None
+                    else remaining_hours(job)
+                )
                 start = now + timedelta(hours=wait)
             finish = start + timedelta(hours=self.node_specializer.expected_hours(job, node))
             if best is None or finish < best:
@@ -262,7 +295,8 @@ class DeadlineScheduler:
         margin = self.margin_seconds
         pending_latest = own_latest_start(pending_job)
         pending_rank = effective_rank(own_rank(pending_job), pending_latest, now_ts, margin)
-        running_rank = effective_rank(own_rank(running_job), own_latest_start(running_job),
-                                      now_ts, margin)
+        running_rank = effective_rank(
+            own_rank(running_job), own_latest_start(running_job), now_ts, margin
+        )
         at_risk = pending_latest - now_ts < margin
         return pending_rank > running_rank and at_risk

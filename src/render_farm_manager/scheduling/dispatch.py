@@ -55,8 +55,12 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
                 plan.deferred[job.id] = start_at
                 continue
         # Skip quickly when an identical job already found no free node.
-        signature = (job.job_type, job.requires_gpu, job.memory_requirements_gb,
-                     job.cpu_requirements)
+        signature = (
+            job.job_type,
+            job.requires_gpu,
+            job.memory_requirements_gb,
+            job.cpu_requirements,
+        )
         if not job.excluded_node_ids and signature in no_free_fit:
             consider_for_preemption(job)
             continue

@@ -14,8 +14,9 @@ RankedPools = list[tuple[float, NodePool]]
 
 
 class PoolRanker:
-    def __init__(self, pools: list[NodePool], matcher: NodeSpecializationManager,
-                 energy_weight: float = 0.0) -> None:
+    def __init__(
+        self, pools: list[NodePool], matcher: NodeSpecializationManager, energy_weight: float = 0.0
+    ) -> None:
         self.pools = pools
         self.matcher = matcher
         self.energy_weight = energy_weight
@@ -27,8 +28,12 @@ class PoolRanker:
         ranked = self._ranked.get(key)
         if ranked is None:
             ranked = [
-                (self.matcher.base_score(job_type, requires_gpu, p.representative,
-                                         self.energy_weight), p)
+                (
+                    self.matcher.base_score(
+                        job_type, requires_gpu, p.representative, self.energy_weight
+                    ),
+                    p,
+                )
                 for p in self.pools
                 if not requires_gpu or p.capabilities.gpu_count > 0
             ]
@@ -40,7 +45,8 @@ class PoolRanker:
         """Every pool whose hardware can run the job, best first (free or not)."""
         memory, cores = job.memory_requirements_gb, job.cpu_requirements
         return [
-            pool for _, pool in self.ranked(job.job_type, job.requires_gpu)
+            pool
+            for _, pool in self.ranked(job.job_type, job.requires_gpu)
             if pool.capabilities.memory_gb >= memory and pool.capabilities.cpu_cores >= cores
         ]
 

@@ -27,8 +27,12 @@ def _victims(inputs: CycleInputs) -> list[tuple[RenderNode, UnitOfWork, PoolKey]
             if job is None or not job.can_be_preempted or job.emergency:
                 continue
             checkpoint = job.supports_checkpoint
-            key = (not checkpoint, rank_of(job), now_ts - latest_start_of(job),
-                   0.0 if checkpoint else job.progress)
+            key = (
+                not checkpoint,
+                rank_of(job),
+                now_ts - latest_start_of(job),
+                0.0 if checkpoint else job.progress,
+            )
             keyed.append((key, node.id, node, job, pool.key))
     keyed.sort(key=lambda item: (item[0], item[1]))
     return [(node, job, pool_key) for _, _, node, job, pool_key in keyed]

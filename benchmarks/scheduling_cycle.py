@@ -1,0 +1,74 @@
+"""Median time of one scheduling cycle on heterogeneous farms (prints figures; not a test).
+
+    uv run python benchmarks/scheduling_cycle.py            # all three sizes
+    uv run python benchmarks/scheduling_cycle.py --quick    # the two smaller sizes
+
+For each size it builds a fresh farm (10 clients, 7 node kinds, a random queue), times the first
+cycle (everything is new: up to one placement per node, every eligible job queued), then times
+later cycles in each of which 5% of the nodes free up (their jobs complete) five simulated
+minutes after the previous one. Timings cover ``RenderFarmManager.run_scheduling_cycle()`` as a
+user calls it: decisions, applying them, audit entries and metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from farm_builder import build_farm, free_share_of_nodes  # noqa: E402
+
+SIZES = [(1_000, 200, 10, 5), (10_000, 1_000, 10, 3), (100_000, 5_000, 10, 2)]
+GOALS = {1_000: (20, 20), 10_000: (200, 200), 100_000: (2_000, 100)}
+
+
+def measure(jobs: int, nodes: int, clients: int, repeats: int, later_cycles: int = 5) -> dict:
+    first, later, build, scheduled = [], [], [], []
+    for repeat in range(repeats):
+        started = time.perf_counter()
+        manager, clock = build_farm(jobs, nodes, clients, seed=7 + repeat)
+        build.append(time.perf_counter() - started)
+        gc.collect()
+        started = time.perf_counter()
+        result = manager.run_scheduling_cycle()
+        first.append(time.perf_counter() - started)
+        scheduled.append(result["jobs_scheduled"])
+        for cycle in range(later_cycles):
+            clock.advance(timedelta(minutes=5))
+            free_share_of_nodes(manager, 0.05, seed=cycle)
+            started = time.perf_counter()
+            manager.run_scheduling_cycle()
+            later.append(time.perf_counter() - started)
+    return {
+        "build_s": statistics.median(build),
+        "first_ms": 1000 * statistics.median(first),
+        "later_ms": 1000 * statistics.median(later),
+        "later_p90_ms": 1000 * sorted(later)[int(0.9 * (len(later) - 1))],
+        "placed_first": statistics.median(scheduled),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 100,000-job farm")
+    args = parser.parse_args()
+    sizes = SIZES[:2] if args.quick else SIZES
+    print(f"{'jobs':>8} {'nodes':>6} {'submit all':>11} {'first cycle':>12} "
+          f"{'later cycle':>12} {'later p90':>10}   goals (first/later)")
+    for jobs, nodes, clients, repeats in sizes:
+        figures = measure(jobs, nodes, clients, repeats)
+        goal_first, goal_later = GOALS[jobs]
+        print(f"{jobs:>8,} {nodes:>6,} {figures['build_s']:>10.2f}s "
+              f"{figures['first_ms']:>10.1f}ms {figures['later_ms']:>10.1f}ms "
+              f"{figures['later_p90_ms']:>8.1f}ms   <= {goal_first} / {goal_later} ms",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The examples (each seed README usage among them) run and print what they promise."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run(name: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_basic_initialization():
+    assert "Scheduler: DeadlineScheduler" in run("basic_initialization.py")
+
+
+def test_custom_initialization():
+    out = run("custom_initialization.py")
+    assert "Same scheduler: True" in out and "Same audit logger: True" in out
+    assert "Borrowing limit: 50.0" in out
+
+
+def test_submit_and_monitor_matches_the_seed_readme():
+    out = run("submit_and_monitor.py").splitlines()
+    assert out == [
+        "Jobs scheduled: 1",
+        "Farm utilization: 100.0%",
+        "Total nodes: 1",
+        "Online nodes: 1",
+        "Active jobs: 1",
+        "Client resource usage: 100.0%",
+        "Active jobs: 1",
+        "Job status: running",
+        "Progress: 0.0%",
+        "Will meet deadline: True",
+    ]
+
+
+def test_simulated_night():
+    out = run("simulated_night.py")
+    assert "16:00 scheduled 3, deferred to cheaper hours 3" in out
+    assert "emergency job is running" in out
+    assert "Completed 7 of 7 jobs" in out
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
+def test_every_example_runs(path):
+    run(path.name)
