@@ -53,7 +53,7 @@ from render_farm_manager.node_specialization.specialization_manager import (
 )
 from render_farm_manager.progressive_result.progressive_renderer import ProgressiveRenderer
 from render_farm_manager.resource_management.resource_partitioner import ResourcePartitioner
-from render_farm_manager.scheduling.cycle_plan import Preemption
+from render_farm_manager.scheduling.cycle_plan import CyclePlan, Preemption
 from render_farm_manager.scheduling.deadline_scheduler import DeadlineScheduler
 from render_farm_manager.scheduling.node_pools import pool_key
 from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
@@ -143,6 +143,8 @@ class RenderFarmManager:
         self._last_accounting: datetime | None = None
         self._utilization_total = 0.0
         self._cycles = 0
+        self.last_cycle_plan: CyclePlan | None = None
+        """What the latest scheduling cycle decided (placements, preemptions, deferrals)."""
         self._turnaround_total = 0.0
 
     # ------------------------------------------------------------------------------------------
@@ -782,6 +784,7 @@ class RenderFarmManager:
                 energy=self.energy_optimizer,
                 reclaim_by_preemption=self.resource_manager.reclaim_by_preemption,
             )
+            self.last_cycle_plan = plan
             for preemption in plan.preemptions:
                 self._apply_preemption(preemption)
             reasons = {
@@ -829,6 +832,17 @@ class RenderFarmManager:
             _time.perf_counter() - started, len(plan.assignments)
         )
         return result
+
+    def _produce_due_previews(self) -> dict[str, str]:
+        return self.progressive_renderer.process_pending_outputs(
+            list(self._index.running_by_node.values()), self.progressive_output_config
+        )
+
+    def process_due_previews(self) -> dict[str, str]:
+        """Produce the previews due now for running jobs (also done by every cycle); returns
+        job id → preview path."""
+        with self._lock:
+            return self._produce_due_previews()
 
     def _allocate(self, online_count: int, running: Counter[str], waiting: Counter[str]) -> None:
         for client_id in self.clients:
@@ -933,4 +947,18 @@ class RenderFarmManager:
 
     @property
     def queue_length(self) -> int:
+        """Jobs eligible to run now and waiting for a node."""
         return len(self._index.queue)
+
+    def waiting_by_client(self) -> dict[str, int]:
+        """Eligible waiting jobs per client."""
+        with self._lock:
+            return dict(self._index.queue.waiting_by_client)
+
+    def waiting_jobs(self) -> list[RenderJob]:
+        """Eligible waiting jobs in the order the scheduler would take them now."""
+        with self._lock:
+            order = self._index.queue.in_order(
+                self.clock.now().timestamp(), self.scheduler.margin_seconds
+            )
+            return [self.jobs[job_id] for job_id in order]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -51,6 +52,23 @@ class TimeOfUseTariff:
         self._minute_price = [self._resolve(m) for m in range(_DAY_MINUTES)]
         self.min_price = min(self._minute_price)
         self.max_price = max(self._minute_price)
+        self._minutes_to_change = self._minutes_until(lambda m, here: self._minute_price[m] != here)
+        self._minutes_to_cheapest = self._minutes_until(
+            lambda m, here: self._minute_price[m] == self.min_price
+        )
+
+    def _minutes_until(self, found: Callable[[int, float], bool]) -> list[int]:
+        """For every minute of the day, minutes until ``found`` first holds after it."""
+        result = []
+        for minute in range(_DAY_MINUTES):
+            here = self._minute_price[minute]
+            steps = _DAY_MINUTES
+            for step in range(1, _DAY_MINUTES + 1):
+                if found((minute + step) % _DAY_MINUTES, here):
+                    steps = step
+                    break
+            result.append(steps)
+        return result
 
     @classmethod
     def peak_off_peak(
@@ -74,24 +92,15 @@ class TimeOfUseTariff:
 
     def next_change(self, moment: datetime) -> datetime:
         """The first minute after ``moment`` at which the price differs (at most a day ahead)."""
-        price = self.price_at(moment)
         base = moment.replace(second=0, microsecond=0)
-        minute = _minute_of_day(moment)
-        for step in range(1, _DAY_MINUTES + 1):
-            if self._minute_price[(minute + step) % _DAY_MINUTES] != price:
-                return base + timedelta(minutes=step)
-        return base + timedelta(days=1)
+        return base + timedelta(minutes=self._minutes_to_change[_minute_of_day(moment)])
 
     def next_cheapest_start(self, moment: datetime) -> datetime:
         """When the cheapest price of the day next begins (``moment`` itself if it is now)."""
         if self.price_at(moment) == self.min_price:
             return moment
         base = moment.replace(second=0, microsecond=0)
-        minute = _minute_of_day(moment)
-        for step in range(1, _DAY_MINUTES + 1):
-            if self._minute_price[(minute + step) % _DAY_MINUTES] == self.min_price:
-                return base + timedelta(minutes=step)
-        return moment  # pragma: no cover - min_price always occurs within a day
+        return base + timedelta(minutes=self._minutes_to_cheapest[_minute_of_day(moment)])
 
     def cost(self, kw: float, start: datetime, end: datetime) -> float:
         """Cost of drawing ``kw`` kilowatts from ``start`` to ``end``, split at price changes."""

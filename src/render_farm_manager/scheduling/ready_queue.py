@@ -43,6 +43,10 @@ class ReadyQueue:
     def __contains__(self, work_id: object) -> bool:
         return work_id in self._positions
 
+    def ids(self) -> list[str]:
+        """Every queued id, in no particular order."""
+        return list(self._positions)
+
     def position(self, work_id: str) -> QueuePosition | None:
         found = self._positions.get(work_id)
         return found[0] if found else None

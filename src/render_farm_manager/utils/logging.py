@@ -35,6 +35,8 @@ class AuditLogger:
         clock: Callable[[], datetime] | None = None,
         max_entries: int | None = None,
     ) -> None:
+        """``max_entries`` bounds the entries kept in memory (the oldest are dropped, in batches
+        of a tenth, so the bound may be exceeded by that much); the sink keeps everything."""
         self._lock = threading.RLock()
         self._entries: list[AuditLogEntry] = []
         self._by_key: dict[str, dict[str, list[AuditLogEntry]]] = {
@@ -86,7 +88,8 @@ class AuditLogger:
                     self._by_key[key][value].append(entry)
             if self._sink_path is not None:
                 self._write(entry)
-            if self._max_entries is not None and len(self._entries) > self._max_entries:
+            limit = self._max_entries
+            if limit is not None and len(self._entries) > limit + max(1, limit // 10):
                 self._trim()
         return entry
 

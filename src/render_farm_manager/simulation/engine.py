@@ -1,0 +1,581 @@
+"""The discrete-event simulation: events in, the real RenderFarmManager decides.
+
+Events are job arrivals, periodic and on-demand scheduling cycles, render progress reports,
+preview due times, completions, node failures and repairs, maintenance windows, nodes arriving
+and retiring, and nodes waking from sleep. Between events the simulator integrates what it
+measures (energy at the true power draw, utilization, guarantee shortfall). The manager sees only
+what a live manager would: submissions, progress, completions and failures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from render_farm_manager.core.clock import ManualClock
+from render_farm_manager.core.models import (
+    JobPriority,
+    NodeCapabilities,
+    NodeStatus,
+    RenderJob,
+    RenderJobStatus,
+    RenderNode,
+)
+from render_farm_manager.node_specialization.fit import hardware_misfit
+from render_farm_manager.simulation.metrics import Integrals, PolicyResult, percentile
+from render_farm_manager.simulation.policies import Policy
+from render_farm_manager.simulation.workload import JobSpec, NodeClassSpec, Workload, WorkloadError
+
+S = RenderJobStatus
+_REPORT = "render progress"
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass
+class Attempt:
+    """One stretch of a job on one node."""
+
+    node_id: str
+    token: int
+    start: float
+    start_progress: float
+    full_hours: float
+    """True hours the whole job would take on this node (preview overhead included)."""
+
+    def progress_at(self, now: float) -> float:
+        remaining = self.full_hours * (1 - self.start_progress / 100.0)
+        if remaining <= 0:
+            return 100.0
+        done = (now - self.start) / remaining
+        return min(99.99, self.start_progress + (100.0 - self.start_progress) * done)
+
+
+class Simulation:
+    def __init__(
+        self,
+        workload: Workload,
+        policy: Policy,
+        cycle_minutes: int = 15,
+        progress_minutes: int = 30,
+        drain_hours: float = 48.0,
+        keep_awake: int = 2,
+    ) -> None:
+        if cycle_minutes <= 0 or 60 % cycle_minutes:
+            raise WorkloadError(f"cycle_minutes must divide 60, got {cycle_minutes}")
+        self.workload = workload
+        self.policy = policy
+        self.cycle_hours = cycle_minutes / 60.0
+        self.progress_hours = progress_minutes / 60.0
+        self.horizon = workload.hours + drain_hours
+        self.keep_awake = keep_awake
+        self.clock = ManualClock(workload.start)
+        self.manager = policy.build_manager(workload, self.clock, workload.seed)
+        self.specs = {job.id: job for job in workload.jobs}
+        self.node_class: dict[str, NodeClassSpec] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self.sleeping: set[str] = set()
+        self.waking: set[str] = set()
+        self.now = 0.0
+        self._events: list[tuple[float, int, str, tuple[object, ...]]] = []
+        self._seq = itertools.count()
+        self._tokens = itertools.count(1)
+        self._integrals = Integrals()
+        self._state_watts = 0.0
+        self._busy = 0
+        self._online = 0
+        self._running_by_client: dict[str, int] = {}
+        self._used_hours: dict[str, float] = {}
+        self._first_start: dict[str, float] = {}
+        self._first_preview: dict[str, float] = {}
+        self._deferred: set[str] = set()
+        self._requeues = 0
+        self._lost_failures = 0.0
+        self._lost_preemption = 0.0
+        self._cpu = 0.0
+        self._cycles = 0
+        self._overhead_pct: list[float] = []
+        self._schedule_world()
+
+    # -- setting up ----------------------------------------------------------------------------
+
+    def _push(self, at: float, kind: str, *data: object) -> None:
+        heapq.heappush(self._events, (at, next(self._seq), kind, data))
+
+    def _at(self, hours: float):
+        return self.workload.start + timedelta(hours=hours)
+
+    def _schedule_world(self) -> None:
+        workload = self.workload
+        for spec in workload.node_classes:
+            for index in range(spec.count):
+                node_id = f"{spec.name}-{index:03d}"
+                self.node_class[node_id] = spec
+                self._push(spec.arrives_at_hours, "add_node", node_id)
+                if spec.retires_at_hours is not None:
+                    self._push(spec.retires_at_hours, "retire", node_id)
+                self._schedule_failures(node_id, spec)
+        for window in workload.maintenance:
+            node_id = f"{window.node_class}-{window.node_index:03d}"
+            if node_id in self.node_class:
+                self._push(window.start_hours, "maintenance", node_id)
+                self._push(window.start_hours + window.duration_hours, "maintenance_end", node_id)
+        for job in workload.jobs:
+            self._push(job.submit_at_hours, "arrive", job.id)
+        steps = int(self.horizon / self.cycle_hours)
+        for step in range(steps + 1):
+            self._push(step * self.cycle_hours, "cycle")
+
+    def _schedule_failures(self, node_id: str, spec: NodeClassSpec) -> None:
+        """Failure and repair times depend only on the workload seed and the node, so every
+        policy meets the same failures."""
+        rng = random.Random(f"{self.workload.seed}:{node_id}:failures")
+        storm = self.workload.failure_storm
+        at = spec.arrives_at_hours
+        while True:
+            at = self._next_failure(rng, at, spec.mtbf_hours, storm)
+            if at >= self.horizon:
+                return
+            repair = rng.expovariate(1.0 / spec.mttr_hours)
+            self._push(at, "fail", node_id)
+            self._push(at + repair, "repair", node_id)
+            at += repair
+
+    @staticmethod
+    def _next_failure(
+        rng: random.Random, at: float, mtbf: float, storm: tuple[float, float, float] | None
+    ) -> float:
+        """Next failure after ``at``; during a storm failures come ``storm[2]`` times as often.
+        Failures are memoryless, so a draw that crosses a rate change restarts there."""
+        while True:
+            in_storm = storm is not None and storm[0] <= at < storm[1]
+            rate_mtbf = mtbf / storm[2] if in_storm and storm is not None else mtbf
+            candidate = at + rng.expovariate(1.0 / rate_mtbf)
+            if storm is None:
+                return candidate
+            boundary = storm[1] if in_storm else (storm[0] if at < storm[0] else None)
+            if boundary is None or candidate < boundary:
+                return candidate
+            at = boundary
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, on_progress: ProgressCallback | None = None) -> PolicyResult:
+        manager = self.manager
+        last_report = 0.0
+        while self._events:
+            at = self._events[0][0]
+            if at > self.horizon or self._all_done():
+                break
+            self._integrate(at)
+            self.now = at
+            self.clock.set(self._at(at))
+            dispatch = False
+            periodic = False
+            while self._events and self._events[0][0] == at:
+                _, _, kind, data = heapq.heappop(self._events)
+                if kind == "cycle":
+                    periodic = True
+                else:
+                    dispatch = self._handle(kind, data) or dispatch
+            if periodic or (dispatch and manager.queue_length):
+                self._cycle()
+                if periodic and self.policy.energy:
+                    self._manage_power()
+            self._sync()
+            if periodic:
+                self._sample_clients()
+            if on_progress is not None and at - last_report >= 1.0:
+                on_progress(min(1.0, at / self.horizon))
+                last_report = at
+        if on_progress is not None:
+            on_progress(1.0)
+        return self._result()
+
+    def _all_done(self) -> bool:
+        jobs = self.manager.jobs
+        if len(jobs) < len(self.specs):
+            return False
+        return all(job.status in (S.COMPLETED, S.FAILED, S.CANCELLED) for job in jobs.values())
+
+    def _cycle(self) -> None:
+        started = time.process_time()
+        self.manager.run_scheduling_cycle()
+        self._cpu += time.process_time() - started
+        self._cycles += 1
+        plan = self.manager.last_cycle_plan
+        if plan is not None and plan.deferred:
+            self._deferred.update(plan.deferred)
+
+    def _handle(self, kind: str, data: tuple[object, ...]) -> bool:
+        """Apply one event; True when it may let waiting work start."""
+        manager = self.manager
+        if kind == "arrive":
+            spec = self.specs[str(data[0])]
+            job = self._render_job(spec)
+            if spec.emergency:
+                started = time.process_time()
+                manager.submit_emergency_job(job)
+                self._cpu += time.process_time() - started
+                self._cycles += 1
+            else:
+                manager.submit_job(job)
+            return True
+        if kind == "finish":
+            return self._finish(str(data[0]), int(str(data[1])))
+        if kind in ("report", "preview"):
+            self._report(str(data[0]), int(str(data[1])))
+            if kind == "preview":
+                for job_id in manager.process_due_previews():
+                    self._first_preview.setdefault(job_id, self.now)
+            return False
+        node_id = str(data[0])
+        if kind == "add_node":
+            manager.add_node(self._render_node(node_id))
+            return True
+        if node_id not in manager.nodes:
+            return False
+        node = manager.nodes[node_id]
+        if kind == "fail":
+            if node.status == NodeStatus.ONLINE or node_id in self.sleeping:
+                self.sleeping.discard(node_id)
+                self.waking.discard(node_id)
+                manager.handle_node_failure(node_id, "simulated hardware failure")
+            return False
+        if kind == "repair":
+            if node.status == NodeStatus.ERROR:
+                manager.set_node_online(node_id)
+                return True
+            return False
+        if kind == "maintenance":
+            if node.status == NodeStatus.ONLINE:
+                manager.set_node_maintenance(node_id, drain=True)
+            return False
+        if kind == "maintenance_end":
+            if node.status == NodeStatus.MAINTENANCE or node.draining:
+                manager.set_node_online(node_id)
+                return True
+            return False
+        if kind == "retire":
+            self.sleeping.discard(node_id)
+            self.waking.discard(node_id)
+            manager.set_node_maintenance(node_id, drain=True)
+            return False
+        if kind == "woken":
+            if node_id in self.waking:
+                self.waking.discard(node_id)
+                self.sleeping.discard(node_id)
+                manager.set_node_online(node_id)
+                return True
+            return False
+        return False
+
+    def _finish(self, job_id: str, token: int) -> bool:
+        attempt = self.attempts.get(job_id)
+        if attempt is None or attempt.token != token:
+            return False
+        job = self.manager.jobs[job_id]
+        if job.status != S.RUNNING or job.assigned_node_id != attempt.node_id:
+            return False
+        del self.attempts[job_id]
+        self._used_hours[job_id] = self._used_hours.get(job_id, 0.0) + self.now - attempt.start
+        self.manager.complete_job(job_id)
+        return True
+
+    def _report(self, job_id: str, token: int) -> None:
+        attempt = self.attempts.get(job_id)
+        if attempt is not None and attempt.token == token:
+            self.manager.update_job_progress(job_id, attempt.progress_at(self.now))
+
+    # -- objects the manager sees ----------------------------------------------------------------
+
+    def _render_node(self, node_id: str) -> RenderNode:
+        spec = self.node_class[node_id]
+        return RenderNode(
+            id=node_id,
+            name=node_id,
+            status="online",
+            capabilities=NodeCapabilities(
+                cpu_cores=spec.cpu_cores,
+                memory_gb=spec.memory_gb,
+                gpu_count=spec.gpu_count,
+                gpu_model=spec.gpu_model,
+                gpu_memory_gb=spec.gpu_memory_gb,
+                gpu_compute_capability=spec.gpu_compute_capability,
+                storage_gb=4000,
+                specialized_for=list(spec.specialized_for),
+            ),
+            power_efficiency_rating=spec.power_efficiency_rating,
+            idle_power_watts=spec.idle_watts,
+            busy_power_watts=spec.busy_watts,
+        )
+
+    def _render_job(self, spec: JobSpec) -> RenderJob:
+        submitted = self._at(spec.submit_at_hours)
+        return RenderJob(
+            id=spec.id,
+            name=spec.id,
+            client_id=spec.client_id,
+            job_type=spec.job_type,
+            priority=JobPriority(spec.priority),
+            submission_time=submitted,
+            deadline=submitted + timedelta(hours=spec.deadline_after_hours),
+            estimated_duration_hours=spec.estimated_duration_hours,
+            requires_gpu=spec.requires_gpu,
+            memory_requirements_gb=spec.memory_requirements_gb,
+            cpu_requirements=spec.cpu_requirements,
+            dependencies=list(spec.dependencies),
+            supports_checkpoint=spec.supports_checkpoint,
+            supports_progressive_output=spec.supports_progressive_output,
+            energy_intensive=spec.energy_intensive,
+            can_be_preempted=spec.can_be_preempted,
+            output_path=f"/renders/{spec.client_id}/{spec.id}",
+        )
+
+    # -- following the manager -----------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Start and end attempts to match what the manager decided; recompute node states."""
+        manager = self.manager
+        running: dict[str, str] = {}
+        watts = 0.0
+        busy = online = 0
+        by_client: dict[str, int] = {}
+        for node in manager.nodes.values():
+            spec = self.node_class[node.id]
+            if node.id in self.waking:
+                watts += spec.idle_watts
+            elif node.id in self.sleeping:
+                watts += spec.sleep_watts
+            elif node.status == NodeStatus.ONLINE:
+                online += 1
+                if node.current_job_id is not None:
+                    busy += 1
+                    watts += spec.busy_watts
+                    running[node.current_job_id] = node.id
+                    client = manager.jobs[node.current_job_id].client_id
+                    by_client[client] = by_client.get(client, 0) + 1
+                else:
+                    watts += spec.idle_watts
+        for job_id, attempt in list(self.attempts.items()):
+            if running.get(job_id) != attempt.node_id:
+                self._end_attempt(job_id, attempt)
+        for job_id, node_id in running.items():
+            if job_id not in self.attempts:
+                self._start_attempt(job_id, node_id)
+        self._state_watts, self._busy, self._online = watts, busy, online
+        self._running_by_client = by_client
+
+    def _start_attempt(self, job_id: str, node_id: str) -> None:
+        job = self.manager.jobs[job_id]
+        spec = self.specs[job_id]
+        speed = self.node_class[node_id].speed(spec.job_type)
+        overhead = 0.0
+        if self.policy.previews and spec.supports_progressive_output:
+            overhead = self.manager.progressive_renderer.estimate_overhead(job)
+            self._overhead_pct.append(overhead)
+        full = spec.estimated_duration_hours * spec.noise / speed * (1 + overhead / 100.0)
+        token = next(self._tokens)
+        attempt = Attempt(node_id, token, self.now, job.progress, full)
+        self.attempts[job_id] = attempt
+        self._first_start.setdefault(job_id, self.now)
+        finish = self.now + full * (1 - job.progress / 100.0)
+        self._push(finish, "finish", job_id, token)
+        report = self.now + self.progress_hours
+        while report < finish:
+            self._push(report, "report", job_id, token)
+            report += self.progress_hours
+        if overhead > 0 or (self.policy.previews and spec.supports_progressive_output):
+            for due in self.manager.progressive_renderer.schedule_progressive_output(job):
+                offset = (due - self.workload.start).total_seconds() / 3600.0
+                if self.now <= offset < finish:
+                    self._push(offset, "preview", job_id, token)
+
+    def _end_attempt(self, job_id: str, attempt: Attempt) -> None:
+        del self.attempts[job_id]
+        used = self.now - attempt.start
+        self._used_hours[job_id] = self._used_hours.get(job_id, 0.0) + used
+        job = self.manager.jobs[job_id]
+        kept = max(0.0, job.progress - attempt.start_progress) / 100.0 * attempt.full_hours
+        lost = max(0.0, used - kept)
+        node = self.manager.nodes.get(attempt.node_id)
+        if job.status == S.QUEUED:
+            self._requeues += 1
+        if node is not None and node.status == NodeStatus.ERROR:
+            self._lost_failures += lost
+        elif job.status in (S.QUEUED, S.PAUSED):
+            self._lost_preemption += lost
+        else:
+            self._lost_failures += lost
+
+    def _manage_power(self) -> None:
+        """Energy-aware policies put idle nodes no waiting work can use to sleep, and wake
+        sleeping nodes when waiting work fits them."""
+        manager = self.manager
+        waiting = manager.waiting_jobs()
+        deferred = manager.last_cycle_plan.deferred if manager.last_cycle_plan else {}
+        runnable = [job for job in waiting if job.id not in deferred]
+        for node_id in sorted(self.sleeping - self.waking):
+            caps = manager.nodes[node_id].capabilities
+            wake_by = None
+            for job in waiting:
+                if hardware_misfit(job, caps) is None:
+                    if job.id not in deferred:
+                        wake_by = self.now
+                        break
+                    start = deferred[job.id]
+                    due = (start - self.workload.start).total_seconds() / 3600.0
+                    due -= self.node_class[node_id].wake_up_minutes / 60.0
+                    wake_by = due if wake_by is None else min(wake_by, due)
+            if wake_by is not None and wake_by <= self.now + self.cycle_hours:
+                self.waking.add(node_id)
+                self._push(
+                    max(self.now, wake_by) + self.node_class[node_id].wake_up_minutes / 60.0,
+                    "woken",
+                    node_id,
+                )
+        if runnable and any(
+            manager.nodes[n].current_job_id is None
+            for n in manager.nodes
+            if manager.nodes[n].status == NodeStatus.ONLINE
+        ):
+            return
+        for advice in manager.get_power_down_candidates(keep_awake=self.keep_awake):
+            node_id = advice["node_id"]
+            manager.set_node_online(node_id, online=False)
+            self.sleeping.add(node_id)
+
+    def _sample_clients(self) -> None:
+        samples = self._integrals.utilization_by_client
+        online = max(1, self._online)
+        for client in self.workload.clients:
+            share = self._running_by_client.get(client.id, 0) / online
+            samples[client.id].append((round(self.now, 4), round(share, 4)))
+
+    # -- measuring -----------------------------------------------------------------------------
+
+    def _integrate(self, until: float) -> None:
+        span = until - self.now
+        if span <= 0:
+            return
+        integrals = self._integrals
+        moment = self._at(self.now)
+        price = self.manager.energy_optimizer.tariff.price_at(moment)
+        integrals.add_energy(moment.hour, self._state_watts / 1000.0 * span, price)
+        integrals.busy += self._busy * span
+        integrals.online += self._online * span
+        waiting = self.manager.waiting_by_client()
+        if waiting:
+            integrals.busy_with_backlog += self._busy * span
+            integrals.online_with_backlog += self._online * span
+        total_guarantee = sum(c.guaranteed_resources for c in self.workload.clients)
+        scale = min(1.0, 100.0 / total_guarantee) if total_guarantee else 1.0
+        for client in self.workload.clients:
+            running = self._running_by_client.get(client.id, 0)
+            demand = running + waiting.get(client.id, 0)
+            owed = client.guaranteed_resources * scale * self._online / 100.0
+            integrals.shortfall += max(0.0, min(owed, demand) - running) * span
+
+    def _result(self) -> PolicyResult:
+        manager = self.manager
+        result = PolicyResult(policy=self.policy.name, jobs_total=len(self.specs))
+        end = self.now
+        tardiness: list[float] = []
+        efficiency_best = efficiency_used = 0.0
+        preview_fractions: list[float] = []
+        for spec in self.workload.jobs:
+            job = manager.jobs.get(spec.id)
+            deadline_h = spec.submit_at_hours + spec.deadline_after_hours
+            best_speed = self._best_speed(spec)
+            feasible = best_speed is not None and (
+                spec.estimated_duration_hours * spec.noise / best_speed <= spec.deadline_after_hours
+            )
+            result.feasible_total += int(feasible)
+            if job is None or job.status in (S.PENDING, S.QUEUED, S.RUNNING, S.PAUSED):
+                result.unfinished += 1
+                tardiness.append(max(0.0, end - deadline_h))
+                continue
+            if job.status == S.FAILED:
+                result.failed += 1
+                tardiness.append(max(0.0, end - deadline_h))
+                continue
+            if job.status == S.CANCELLED:
+                result.cancelled += 1
+                continue
+            done_h = (job.completed_at - self.workload.start).total_seconds() / 3600.0
+            late = max(0.0, done_h - deadline_h)
+            tardiness.append(late)
+            if late <= 1e-9:
+                result.completed_on_time += 1
+                result.feasible_on_time += int(feasible)
+            else:
+                result.completed_late += 1
+                if spec.id in self._deferred:
+                    result.deferred_then_late += 1
+            if best_speed is not None:
+                efficiency_best += spec.estimated_duration_hours * spec.noise / best_speed
+                efficiency_used += self._used_hours.get(spec.id, 0.0)
+            first = self._first_preview.get(spec.id)
+            started = self._first_start.get(spec.id)
+            if first is not None and started is not None and done_h > started:
+                preview_fractions.append((first - started) / (done_h - started))
+        integrals = self._integrals
+        total = max(1, result.jobs_total)
+        result.on_time_rate = result.completed_on_time / total
+        result.feasible_on_time_rate = (
+            result.feasible_on_time / result.feasible_total if result.feasible_total else 1.0
+        )
+        result.mean_tardiness_hours = sum(tardiness) / len(tardiness) if tardiness else 0.0
+        result.p95_tardiness_hours = percentile(tardiness, 0.95)
+        result.busy_slot_utilization = (
+            integrals.busy_with_backlog / integrals.online_with_backlog
+            if integrals.online_with_backlog
+            else 1.0
+        )
+        result.overall_utilization = integrals.busy / integrals.online if integrals.online else 0
+        result.render_efficiency = efficiency_best / efficiency_used if efficiency_used else 0.0
+        result.guarantee_shortfall_client_hours = integrals.shortfall
+        if preview_fractions:
+            result.first_preview_fraction_mean = sum(preview_fractions) / len(preview_fractions)
+            result.first_preview_fraction_p95 = percentile(preview_fractions, 0.95)
+        result.preview_overhead_percentage = (
+            sum(self._overhead_pct) / len(self._overhead_pct) if self._overhead_pct else 0.0
+        )
+        result.energy_kwh, result.energy_cost = integrals.kwh, integrals.cost
+        result.overnight_kwh, result.overnight_cost = (
+            integrals.overnight_kwh,
+            integrals.overnight_cost,
+        )
+        result.kwh_by_hour, result.cost_by_hour = integrals.kwh_by_hour, integrals.cost_by_hour
+        result.preemptions = manager.performance_metrics.preemptions_count
+        result.requeues = self._requeues
+        result.work_lost_to_failures_node_hours = self._lost_failures
+        result.work_lost_to_preemption_node_hours = self._lost_preemption
+        result.deferred_jobs = len(self._deferred)
+        result.scheduler_cpu_seconds = self._cpu
+        render_seconds = integrals.busy * 3600.0
+        result.scheduler_overhead = self._cpu / render_seconds if render_seconds else 0.0
+        result.cycles = self._cycles
+        result.simulated_hours = end
+        result.utilization_by_client = {
+            k: list(v) for k, v in integrals.utilization_by_client.items()
+        }
+        return result
+
+    def _best_speed(self, spec: JobSpec) -> float | None:
+        probe = self._render_job(spec)
+        best = None
+        for node_class in self.workload.node_classes:
+            caps = NodeCapabilities(
+                cpu_cores=node_class.cpu_cores,
+                memory_gb=node_class.memory_gb,
+                gpu_count=node_class.gpu_count,
+            )
+            if hardware_misfit(probe, caps) is None:
+                speed = node_class.speed(spec.job_type)
+                best = speed if best is None else max(best, speed)
+        return best

@@ -1,0 +1,95 @@
+"""What a simulation measures, from ground truth the scheduler never sees."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NIGHT_HOURS = frozenset(range(7)) | frozenset({21, 22, 23})
+"""Overnight: 21:00-07:00."""
+
+
+@dataclass
+class PolicyResult:
+    """One policy's figures on one workload."""
+
+    policy: str
+    jobs_total: int = 0
+    completed_on_time: int = 0
+    completed_late: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    unfinished: int = 0
+    feasible_total: int = 0
+    feasible_on_time: int = 0
+    on_time_rate: float = 0.0
+    feasible_on_time_rate: float = 0.0
+    mean_tardiness_hours: float = 0.0
+    p95_tardiness_hours: float = 0.0
+    busy_slot_utilization: float = 0.0
+    """Busy node-hours over online node-hours while eligible work was waiting."""
+    overall_utilization: float = 0.0
+    render_efficiency: float = 0.0
+    """Best possible node-hours for the completed jobs over the node-hours they used."""
+    guarantee_shortfall_client_hours: float = 0.0
+    first_preview_fraction_mean: float | None = None
+    first_preview_fraction_p95: float | None = None
+    preview_overhead_percentage: float = 0.0
+    energy_kwh: float = 0.0
+    energy_cost: float = 0.0
+    overnight_kwh: float = 0.0
+    overnight_cost: float = 0.0
+    preemptions: int = 0
+    requeues: int = 0
+    work_lost_to_failures_node_hours: float = 0.0
+    work_lost_to_preemption_node_hours: float = 0.0
+    deferred_jobs: int = 0
+    deferred_then_late: int = 0
+    scheduler_cpu_seconds: float = 0.0
+    scheduler_overhead: float = 0.0
+    """Scheduler CPU time over total render time."""
+    cycles: int = 0
+    simulated_hours: float = 0.0
+    kwh_by_hour: list[float] = field(default_factory=lambda: [0.0] * 24)
+    cost_by_hour: list[float] = field(default_factory=lambda: [0.0] * 24)
+    utilization_by_client: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """Client id → (hour, share of online nodes running its work) samples."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Integrals:
+    """Time integrals accumulated between events."""
+
+    def __init__(self) -> None:
+        self.busy_with_backlog = 0.0
+        self.online_with_backlog = 0.0
+        self.busy = 0.0
+        self.online = 0.0
+        self.kwh = 0.0
+        self.cost = 0.0
+        self.overnight_kwh = 0.0
+        self.overnight_cost = 0.0
+        self.kwh_by_hour = [0.0] * 24
+        self.cost_by_hour = [0.0] * 24
+        self.shortfall = 0.0
+        self.utilization_by_client: dict[str, list[tuple[float, float]]] = defaultdict(list)
+
+    def add_energy(self, hour_of_day: int, kwh: float, price: float) -> None:
+        self.kwh += kwh
+        self.cost += kwh * price
+        self.kwh_by_hour[hour_of_day] += kwh
+        self.cost_by_hour[hour_of_day] += kwh * price
+        if hour_of_day in NIGHT_HOURS:
+            self.overnight_kwh += kwh
+            self.overnight_cost += kwh * price

@@ -1,0 +1,371 @@
+"""Seeded workloads for a studio's week: named scenarios over a heterogeneous farm.
+
+Scenarios:
+  normal         offered load about 80% of the farm, day/night submission rhythm
+  crunch         demand well above capacity (about 140%)
+  overnight      artists submit at the end of the day for the next morning
+  failure-storm  normal load, and for a day nodes fail ten times as often
+  farm-upgrade   a new hardware generation arrives mid-run while the oldest is retired
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, time
+
+from render_farm_manager.simulation.workload import (
+    ClientSpec,
+    JobSpec,
+    MaintenanceSpec,
+    NodeClassSpec,
+    TariffPeriodSpec,
+    Workload,
+    WorkloadError,
+)
+
+SCENARIOS = ("normal", "crunch", "overnight", "failure-storm", "farm-upgrade")
+START = datetime(2026, 11, 23, 0, 0)  # a Monday
+
+# median hours, log-sigma, share of GPU renders, memory choices, share energy-intensive
+JOB_TYPES: dict[str, tuple[float, float, float, tuple[int, ...], float]] = {
+    "animation": (2.0, 0.7, 0.4, (16, 32, 64), 0.2),
+    "vfx": (3.0, 0.8, 0.3, (32, 64, 96), 0.5),
+    "simulation": (4.0, 0.9, 0.0, (64, 128, 256), 0.7),
+    "lighting": (2.5, 0.7, 0.6, (32, 64), 0.3),
+    "compositing": (0.6, 0.6, 0.0, (8, 16), 0.0),
+    "scene-assembly": (1.0, 0.6, 0.0, (128, 256, 512), 0.1),
+}
+TYPE_WEIGHTS = {
+    "animation": 0.25,
+    "vfx": 0.2,
+    "simulation": 0.1,
+    "lighting": 0.2,
+    "compositing": 0.15,
+    "scene-assembly": 0.1,
+}
+CHAINS = (
+    ("simulation", "lighting", "compositing"),
+    ("scene-assembly", "animation"),
+    ("vfx", "compositing"),
+)
+
+# name, share, cores, memory, gpus, model, gpu memory, capability, tags, efficiency,
+# idle W, busy W, sleep W, speeds by type (hidden), default speed
+NODE_CLASSES = (
+    (
+        "cpu-gen1",
+        0.30,
+        32,
+        128,
+        0,
+        None,
+        0,
+        0,
+        [],
+        50,
+        160,
+        480,
+        8,
+        {"compositing": 1.0, "simulation": 0.9},
+        1.0,
+    ),
+    (
+        "cpu-gen2",
+        0.25,
+        64,
+        256,
+        0,
+        None,
+        0,
+        0,
+        ["simulation"],
+        80,
+        130,
+        520,
+        6,
+        {"simulation": 2.6, "vfx": 1.9, "compositing": 2.0},
+        1.8,
+    ),
+    (
+        "gpu-gen1",
+        0.15,
+        32,
+        128,
+        2,
+        "RTX A5000",
+        24,
+        8.6,
+        ["lighting"],
+        60,
+        190,
+        900,
+        10,
+        {"lighting": 2.2, "animation": 1.8, "vfx": 1.4, "simulation": 0.9},
+        1.1,
+    ),
+    (
+        "gpu-gen2",
+        0.15,
+        64,
+        256,
+        4,
+        "RTX 6000 Ada",
+        48,
+        8.9,
+        ["path-tracing", "lighting"],
+        85,
+        170,
+        1500,
+        9,
+        {"lighting": 4.0, "animation": 3.2, "vfx": 2.6, "simulation": 1.6},
+        1.9,
+    ),
+    (
+        "highmem",
+        0.15,
+        48,
+        768,
+        0,
+        None,
+        0,
+        0,
+        ["scene-assembly", "high-memory"],
+        65,
+        200,
+        600,
+        10,
+        {"scene-assembly": 2.2, "simulation": 1.5},
+        1.2,
+    ),
+)
+
+TARIFF = [
+    TariffPeriodSpec(start=time(7), end=time(17), price_per_kwh=0.20),
+    TariffPeriodSpec(start=time(17), end=time(21), price_per_kwh=0.32),
+    TariffPeriodSpec(start=time(21), end=time(23), price_per_kwh=0.14),
+    TariffPeriodSpec(start=time(23), end=time(7), price_per_kwh=0.07),
+]
+
+CLIENTS = [
+    ClientSpec(
+        id="northlight",
+        name="Northlight Pictures",
+        sla_tier="premium",
+        guaranteed_resources=35,
+        max_resources=75,
+    ),
+    ClientSpec(
+        id="bluefin",
+        name="Bluefin Animation",
+        sla_tier="standard",
+        guaranteed_resources=20,
+        max_resources=60,
+    ),
+    ClientSpec(
+        id="kestrel",
+        name="Kestrel VFX",
+        sla_tier="standard",
+        guaranteed_resources=20,
+        max_resources=60,
+    ),
+    ClientSpec(
+        id="pixelmill",
+        name="Pixelmill Ads",
+        sla_tier="basic",
+        guaranteed_resources=5,
+        max_resources=40,
+    ),
+]
+CLIENT_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
+LOAD = {"normal": 0.8, "crunch": 1.4, "overnight": 0.8, "failure-storm": 0.8, "farm-upgrade": 0.85}
+
+
+def _node_classes(nodes: int, scenario: str, hours: float) -> list[NodeClassSpec]:
+    specs = []
+    for (
+        name,
+        share,
+        cores,
+        memory,
+        gpus,
+        model,
+        gpu_mem,
+        capability,
+        tags,
+        eff,
+        idle,
+        busy,
+        sleep,
+        speeds,
+        default,
+    ) in NODE_CLASSES:
+        specs.append(
+            NodeClassSpec(
+                name=name,
+                count=max(1, round(nodes * share)),
+                cpu_cores=cores,
+                memory_gb=memory,
+                gpu_count=gpus,
+                gpu_model=model,
+                gpu_memory_gb=gpu_mem,
+                gpu_compute_capability=capability,
+                specialized_for=list(tags),
+                power_efficiency_rating=eff,
+                idle_watts=idle,
+                busy_watts=busy,
+                sleep_watts=sleep,
+                speed_by_job_type=dict(speeds),
+                default_speed=default,
+            )
+        )
+    if scenario == "farm-upgrade":
+        half = hours / 2
+        old = next(s for s in specs if s.name == "cpu-gen1")
+        old.retires_at_hours = half + 12
+        specs.append(
+            NodeClassSpec(
+                name="cpu-gen3",
+                count=max(1, round(nodes * 0.3)),
+                cpu_cores=96,
+                memory_gb=384,
+                specialized_for=["simulation"],
+                power_efficiency_rating=92,
+                idle_watts=110,
+                busy_watts=560,
+                sleep_watts=5,
+                arrives_at_hours=half,
+                speed_by_job_type={"simulation": 3.4, "vfx": 2.5, "compositing": 2.6},
+                default_speed=2.4,
+            )
+        )
+    return specs
+
+
+def _capacity_per_hour(specs: list[NodeClassSpec]) -> float:
+    """Reference-speed hours of work the farm renders per hour (at the average class speed)."""
+    total = 0.0
+    for spec in specs:
+        average = sum(spec.speed(t) * w for t, w in TYPE_WEIGHTS.items())
+        total += spec.count * average
+    return total
+
+
+def _arrival_weight(hour_of_day: float, scenario: str) -> float:
+    if scenario == "overnight":
+        return 6.0 if 17 <= hour_of_day < 21 else 0.3
+    return 1.0 + 1.5 * math.exp(-((hour_of_day - 14.0) ** 2) / 18.0)  # busiest mid-afternoon
+
+
+def _deadline_factor(rng: random.Random) -> float:
+    draw = rng.random()
+    if draw < 0.04:
+        return rng.uniform(0.4, 0.9)  # impossible even on the fastest node
+    if draw < 0.25:
+        return rng.uniform(1.5, 3.0)
+    if draw < 0.75:
+        return rng.uniform(3.0, 8.0)
+    return rng.uniform(8.0, 24.0)
+
+
+def _make_job(
+    rng: random.Random,
+    job_id: str,
+    job_type: str,
+    client: str,
+    at: float,
+    scenario: str,
+    dependencies: list[str],
+) -> JobSpec:
+    median, sigma, gpu_share, memories, energy_share = JOB_TYPES[job_type]
+    hours = min(36.0, max(0.1, rng.lognormvariate(math.log(median), sigma)))
+    factor = _deadline_factor(rng)
+    if scenario == "overnight":
+        morning = (math.floor(at / 24) + 1) * 24 + 9  # 09:00 next day
+        after = max(morning - at, hours * 1.3)
+    else:
+        after = hours * factor + (2.0 if factor > 1 else 0.0)
+    emergency = rng.random() < 0.01
+    priority = rng.choices(("low", "medium", "high", "critical"), (0.25, 0.45, 0.22, 0.08))[0]
+    return JobSpec(
+        id=job_id,
+        client_id=client,
+        job_type=job_type,
+        submit_at_hours=round(at, 4),
+        estimated_duration_hours=round(hours, 3),
+        deadline_after_hours=round(after, 3),
+        priority=priority,
+        requires_gpu=rng.random() < gpu_share,
+        memory_requirements_gb=rng.choice(memories),
+        cpu_requirements=rng.choice((8, 16, 24)),
+        dependencies=dependencies,
+        emergency=emergency,
+        supports_checkpoint=rng.random() < 0.6,
+        supports_progressive_output=rng.random() < 0.7,
+        energy_intensive=rng.random() < energy_share,
+        can_be_preempted=rng.random() < 0.95,
+        noise=round(rng.lognormvariate(0.0, 0.15), 4),
+    )
+
+
+def generate_workload(
+    scenario: str = "normal", nodes: int = 60, days: float = 3.0, seed: int = 1
+) -> Workload:
+    """A seeded workload for ``scenario`` on about ``nodes`` nodes over ``days`` days."""
+    if scenario not in SCENARIOS:
+        raise WorkloadError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    if nodes < 5:
+        raise WorkloadError(f"a farm needs at least 5 nodes (one per class), got {nodes}")
+    if not 0 < days <= 30:
+        raise WorkloadError(f"days must be within (0, 30], got {days}")
+    rng = random.Random(f"{scenario}:{nodes}:{days}:{seed}")
+    hours = days * 24.0
+    specs = _node_classes(nodes, scenario, hours)
+    base_specs = [s for s in specs if s.arrives_at_hours == 0]
+    # Submissions stop 20% before the end so most work can finish inside the run.
+    window = hours * 0.8
+    work_hours = LOAD[scenario] * _capacity_per_hour(base_specs) * window
+    jobs: list[JobSpec] = []
+    submitted = 0.0
+    peak_weight = 6.0
+    while submitted < work_hours:
+        at = rng.uniform(0, window)
+        if rng.uniform(0, peak_weight) > _arrival_weight(at % 24, scenario):
+            continue
+        client = rng.choices([c.id for c in CLIENTS], CLIENT_WEIGHTS)[0]
+        if rng.random() < 0.15:
+            chain = rng.choice(CHAINS)
+            previous: list[str] = []
+            for job_type in chain:
+                job = _make_job(rng, f"j{len(jobs):05d}", job_type, client, at, scenario, previous)
+                jobs.append(job)
+                submitted += job.estimated_duration_hours
+                previous = [job.id]
+        else:
+            job_type = rng.choices(list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values()))[0]
+            job = _make_job(rng, f"j{len(jobs):05d}", job_type, client, at, scenario, [])
+            jobs.append(job)
+            submitted += job.estimated_duration_hours
+    jobs.sort(key=lambda j: (j.submit_at_hours, j.id))
+    # Chains: children are submitted with their parents; give them the chain's deadline room.
+    maintenance = []
+    for day in range(int(days)):
+        spec = specs[day % len(specs)]
+        maintenance.append(
+            MaintenanceSpec(
+                node_class=spec.name, node_index=0, start_hours=day * 24 + 10, duration_hours=3
+            )
+        )
+    storm = (24.0, 48.0, 10.0) if scenario == "failure-storm" else None
+    return Workload(
+        scenario=scenario,
+        seed=seed,
+        start=START,
+        days=days,
+        clients=CLIENTS,
+        node_classes=specs,
+        jobs=jobs,
+        maintenance=maintenance,
+        tariff=TARIFF,
+        failure_storm=storm,
+    )

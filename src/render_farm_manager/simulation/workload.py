@@ -1,0 +1,209 @@
+"""A workload: the farm, the clients, the jobs and the ground truth the scheduler never sees.
+
+Ground truth: each node class renders each job type at a hidden speed factor, and each job has a
+hidden noise factor, so a job's true duration on a node is
+``estimate / (speed factor of its type on the node's class) * noise``. Node classes also carry
+their true power draw (idle, busy, asleep), their wake-up time and their failure behaviour.
+
+Workloads round-trip through JSON (everything) and CSV (the jobs), so a studio can replay its
+own history.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from render_farm_manager.core.errors import RenderFarmError
+
+
+class WorkloadError(RenderFarmError, ValueError):
+    """A workload file or parameter is not usable."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClientSpec(_Spec):
+    id: str
+    name: str
+    sla_tier: str = "standard"
+    guaranteed_resources: float = Field(default=0, ge=0, le=100)
+    max_resources: float = Field(default=100, ge=0, le=100)
+
+
+class NodeClassSpec(_Spec):
+    name: str
+    count: int = Field(ge=0)
+    cpu_cores: int = Field(gt=0)
+    memory_gb: int = Field(gt=0)
+    gpu_count: int = Field(default=0, ge=0)
+    gpu_model: str | None = None
+    gpu_memory_gb: float = 0
+    gpu_compute_capability: float = 0
+    specialized_for: list[str] = Field(default_factory=list)
+    power_efficiency_rating: float = Field(default=60, ge=0, le=100)
+    idle_watts: float = Field(gt=0)
+    busy_watts: float = Field(gt=0)
+    sleep_watts: float = Field(ge=0)
+    wake_up_minutes: float = Field(default=5, ge=0)
+    mtbf_hours: float = Field(default=2000, gt=0)
+    mttr_hours: float = Field(default=4, gt=0)
+    arrives_at_hours: float = Field(default=0, ge=0)
+    retires_at_hours: float | None = None
+    speed_by_job_type: dict[str, float] = Field(default_factory=dict)
+    """Hidden: true speed relative to the estimate (2.0 renders in half the estimated time)."""
+    default_speed: float = Field(default=1.0, gt=0)
+
+    def speed(self, job_type: str) -> float:
+        return self.speed_by_job_type.get(job_type, self.default_speed)
+
+
+class JobSpec(_Spec):
+    id: str
+    client_id: str
+    job_type: str
+    submit_at_hours: float = Field(ge=0)
+    estimated_duration_hours: float = Field(gt=0)
+    deadline_after_hours: float = Field(gt=0)
+    """Deadline, counted from submission."""
+    priority: str = "medium"
+    requires_gpu: bool = False
+    memory_requirements_gb: float = Field(default=16, gt=0)
+    cpu_requirements: int = Field(default=8, gt=0)
+    dependencies: list[str] = Field(default_factory=list)
+    emergency: bool = False
+    supports_checkpoint: bool = False
+    supports_progressive_output: bool = False
+    energy_intensive: bool = False
+    can_be_preempted: bool = True
+    noise: float = Field(default=1.0, gt=0)
+    """Hidden: true duration multiplier of this particular job."""
+
+
+class MaintenanceSpec(_Spec):
+    node_class: str
+    node_index: int = Field(ge=0)
+    start_hours: float = Field(ge=0)
+    duration_hours: float = Field(gt=0)
+
+
+class TariffPeriodSpec(_Spec):
+    start: time
+    end: time
+    price_per_kwh: float = Field(ge=0)
+
+
+class Workload(_Spec):
+    scenario: str
+    seed: int
+    start: datetime
+    days: float = Field(gt=0)
+    clients: list[ClientSpec]
+    node_classes: list[NodeClassSpec]
+    jobs: list[JobSpec]
+    maintenance: list[MaintenanceSpec] = Field(default_factory=list)
+    tariff: list[TariffPeriodSpec]
+    failure_storm: tuple[float, float, float] | None = None
+    """(start hour, end hour, MTBF divisor) of a period of much more frequent failures."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Workload:
+        client_ids = {c.id for c in self.clients}
+        job_ids: set[str] = set()
+        for job in self.jobs:
+            if job.client_id not in client_ids:
+                raise ValueError(f"job {job.id!r} names unknown client {job.client_id!r}")
+            if job.id in job_ids:
+                raise ValueError(f"job id {job.id!r} appears twice")
+            job_ids.add(job.id)
+        classes = {c.name for c in self.node_classes}
+        for window in self.maintenance:
+            if window.node_class not in classes:
+                raise ValueError(f"maintenance names unknown node class {window.node_class!r}")
+        return self
+
+    @property
+    def hours(self) -> float:
+        return self.days * 24.0
+
+    def node_class(self, name: str) -> NodeClassSpec:
+        for spec in self.node_classes:
+            if spec.name == name:
+                return spec
+        raise WorkloadError(f"no node class named {name!r}")
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole workload as JSON, or only its jobs as CSV (by the file's suffix)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".json":
+            path.write_text(self.model_dump_json(indent=1), encoding="utf-8")
+        elif path.suffix == ".csv":
+            write_jobs_csv(self.jobs, path)
+        else:
+            raise WorkloadError(f"unknown workload format {path.suffix!r}: use .json or .csv")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Workload:
+        path = Path(path)
+        if not path.exists():
+            raise WorkloadError(f"workload file {str(path)!r} does not exist")
+        if path.suffix != ".json":
+            raise WorkloadError(
+                f"{str(path)!r}: a whole workload is loaded from .json; jobs alone from .csv "
+                "with Workload.with_jobs_from_csv()"
+            )
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise WorkloadError(f"{str(path)!r} is not a valid workload: {error}") from error
+
+    def with_jobs_from_csv(self, path: str | Path) -> Workload:
+        """This workload's farm and clients with the jobs recorded in a CSV file."""
+        data = self.model_dump()
+        data["jobs"] = [job.model_dump() for job in read_jobs_csv(Path(path))]
+        try:
+            return Workload.model_validate(data)
+        except ValueError as error:
+            raise WorkloadError(f"{str(path)!r}: {error}") from error
+
+
+_CSV_FIELDS = list(JobSpec.model_fields)
+
+
+def write_jobs_csv(jobs: list[JobSpec], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_CSV_FIELDS)
+        writer.writeheader()
+        for job in jobs:
+            row = job.model_dump()
+            row["dependencies"] = ";".join(job.dependencies)
+            writer.writerow(row)
+
+
+def read_jobs_csv(path: Path) -> list[JobSpec]:
+    if not path.exists():
+        raise WorkloadError(f"job file {str(path)!r} does not exist")
+    jobs = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            row = {k: v for k, v in row.items() if v not in (None, "")}
+            row["dependencies"] = [d for d in row.get("dependencies", "").split(";") if d]
+            try:
+                jobs.append(JobSpec.model_validate(row))
+            except ValueError as error:
+                raise WorkloadError(f"{str(path)!r} line {line}: {error}") from error
+    return jobs
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, indent=1, default=str)
