@@ -75,6 +75,10 @@ class LearnedSpeeds:
         estimate = self._by_class.get((hardware_class, job_type))
         return estimate.speed if estimate is not None else REFERENCE_SPEED
 
+    def class_samples(self, hardware_class: str, job_type: str) -> int:
+        estimate = self._by_class.get((hardware_class, job_type))
+        return estimate.samples if estimate is not None else 0
+
     def samples(self, node_id: str, job_type: str) -> int:
         estimate = self._by_node.get((node_id, job_type))
         return estimate.samples if estimate is not None else 0

@@ -7,6 +7,8 @@ snug fit of memory and cores (so large nodes stay free for large scenes).
 
 from __future__ import annotations
 
+import math
+
 from render_farm_manager.core.models import NodeCapabilities, RenderNode
 
 FIT_BONUS_MAX = 10.0
@@ -51,8 +53,9 @@ def gpu_score(requires_gpu: bool, caps: NodeCapabilities) -> float:
 
 
 def speed_score(speed: float) -> float:
-    """Learned speed 1.0 (the estimate) scores 50; twice as fast scores 100."""
-    return max(0.0, min(100.0, 50.0 * speed))
+    """Log scale: speed 1.0 (the estimate) scores 50, each doubling adds 20 (4x scores 90,
+    8x scores 100), each halving takes 20 away."""
+    return max(0.0, min(100.0, 50.0 + 20.0 * math.log2(max(speed, 1e-6))))
 
 
 def fit_bonus(memory_gb: float, cores: int, caps: NodeCapabilities) -> float:
@@ -60,6 +63,12 @@ def fit_bonus(memory_gb: float, cores: int, caps: NodeCapabilities) -> float:
     memory_use = min(1.0, memory_gb / caps.memory_gb)
     core_use = min(1.0, cores / caps.cpu_cores)
     return FIT_BONUS_MAX * (0.5 * memory_use + 0.5 * core_use)
+
+
+def history_confidence(history_weight: float, samples: int, full_at: int = 10) -> float:
+    """Weight of learned speed against the hardware prior: ``history_weight`` with no evidence,
+    rising linearly to 1 once ``full_at`` renders of that kind have been observed."""
+    return history_weight + (1.0 - history_weight) * min(1.0, samples / full_at)
 
 
 def blend_base_score(

@@ -15,6 +15,7 @@ from render_farm_manager.node_specialization.scoring import (
     efficiency_score,
     fit_bonus,
     gpu_score,
+    history_confidence,
     specialization_score,
     speed_score,
 )
@@ -25,7 +26,9 @@ class NodeSpecializationManager:
     """Matches jobs to nodes by hardware, specialisation and learned per-node, per-class speed.
 
     ``learning_rate`` is how far one observed render moves a speed estimate; ``history_weight`` is
-    the share of the score that learned speed carries against hardware capability.
+    the share of the score that learned speed carries against hardware capability before anything
+    is learned; it rises to all of it as renders of that job type on that hardware are observed
+    (ten are full confidence).
     """
 
     def __init__(
@@ -119,12 +122,16 @@ class NodeSpecializationManager:
     ) -> float:
         """Score (0-100) shared by all nodes of the node's hardware class and efficiency."""
         caps = node.capabilities
+        evidence = 0
+        if self.learning_enabled:
+            evidence = max(self.speeds.samples(node.id, job_type),
+                           self.speeds.class_samples(hardware_class(node), job_type))
         return blend_base_score(
             specialization=specialization_score(job_type, caps, self.job_type_specializations),
             gpu=gpu_score(requires_gpu, caps),
             speed=speed_score(self.expected_speed(node, job_type)),
             efficiency=efficiency_score(node),
-            history_weight=self.history_weight,
+            history_weight=history_confidence(self.history_weight, evidence),
             energy_weight=energy_weight,
         )
 

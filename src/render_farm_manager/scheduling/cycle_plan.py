@@ -28,6 +28,8 @@ class CyclePlan:
     preemptions: list[Preemption] = field(default_factory=list)
     deferred: dict[str, datetime] = field(default_factory=dict)
     """Jobs held back for cheaper electricity, with when they should start."""
+    waiting_for_faster: list[str] = field(default_factory=list)
+    """Jobs left waiting because a busy, faster node is expected to finish them sooner."""
     examined: int = 0
 
 
@@ -51,6 +53,8 @@ class CycleInputs:
     """Expected speed of a job type on a pool's hardware class (learned; 1.0 = the estimate)."""
     preemption_enabled: bool = False
     reclaim_enabled: bool = False
+    earliest_finish: bool = False
+    """Place by earliest expected finish, letting work wait for faster busy hardware."""
     max_preemptions: int = 32
     scan_limit: int = 512
     """How many jobs past a full farm are examined for preemption."""

@@ -57,6 +57,7 @@ class DeadlineScheduler:
         preemption_scan_limit: int = 512,
         clock: Clock | Callable[[], datetime] | None = None,
         node_specializer: NodeSpecializationManager | None = None,
+        place_by_earliest_finish: bool = True,
     ) -> None:
         if deadline_safety_margin_hours < 0:
             raise ValueError(
@@ -69,6 +70,7 @@ class DeadlineScheduler:
         self.max_preemptions_per_cycle = max_preemptions_per_cycle
         self.preemption_scan_limit = preemption_scan_limit
         self.clock = as_clock(clock)
+        self.place_by_earliest_finish = place_by_earliest_finish
         if node_specializer is None:
             node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
         self.node_specializer = node_specializer
@@ -130,6 +132,7 @@ class DeadlineScheduler:
             speed_of=lambda job, pool: matcher.class_speed(pool.hardware_class, job.job_type),
             preemption_enabled=self.enable_preemption,
             reclaim_enabled=self.enable_preemption and reclaim_by_preemption,
+            earliest_finish=self.place_by_earliest_finish,
             max_preemptions=self.max_preemptions_per_cycle,
             scan_limit=self.preemption_scan_limit,
         )
@@ -284,7 +287,7 @@ class DeadlineScheduler:
     def should_preempt(self, running_job: UnitOfWork, pending_job: UnitOfWork) -> bool:
         """Would ``pending_job`` take ``running_job``'s node? Only with preemption enabled, never
         from a job with ``can_be_preempted=False`` or an emergency, and only for an emergency or
-        for a higher-level job at risk of missing its deadline."""
+        for a higher-level job at risk of missing its deadline (not one already late)."""
         if not self.enable_preemption or not running_job.can_be_preempted:
             return False
         if running_job.emergency:
@@ -298,5 +301,5 @@ class DeadlineScheduler:
         running_rank = effective_rank(
             own_rank(running_job), own_latest_start(running_job), now_ts, margin
         )
-        at_risk = pending_latest - now_ts < margin
+        at_risk = 0 <= pending_latest - now_ts < margin
         return pending_rank > running_rank and at_risk

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
+from render_farm_manager.scheduling.earliest_finish import PoolAvailability, choose_or_wait
 from render_farm_manager.scheduling.preemption import plan_preemptions
 
 
@@ -17,6 +18,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
     want_candidates = inputs.preemption_enabled and inputs.max_preemptions > 0
     scanned_past_full = 0
     now_ts = inputs.now.timestamp()
+    availability = PoolAvailability(inputs) if inputs.earliest_finish else None
 
     def consider_for_preemption(job: UnitOfWork) -> None:
         if not want_candidates or len(candidates) >= inputs.max_preemptions:
@@ -25,8 +27,9 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         if job.emergency:
             candidates.append(job)
             return
-        # So may work at risk of missing its deadline, or already late.
-        if inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
+        # So may work at risk of missing its deadline (not work already late: preempting for
+        # it would only make a second job late).
+        if 0 <= inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
             candidates.append(job)
             return
         # And a client below its guarantee reclaims what it lent.
@@ -64,8 +67,15 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         if not job.excluded_node_ids and signature in no_free_fit:
             consider_for_preemption(job)
             continue
-        # Hard constraints, then the best-scoring pool with a free node.
-        pool = inputs.ranker.choose(job)
+        # Hard constraints, then the best-scoring pool with a free node (or, placing by
+        # earliest finish, a wait for faster hardware that is about to free up).
+        if availability is not None:
+            pool, waits = choose_or_wait(job, inputs, availability)
+            if waits:
+                plan.waiting_for_faster.append(job.id)
+                continue
+        else:
+            pool = inputs.ranker.choose(job)
         node = pool.take(job.excluded_node_ids) if pool is not None else None
         if node is None:
             if not job.excluded_node_ids:

@@ -8,7 +8,7 @@ from render_farm_manager.node_specialization.scoring import FIT_BONUS_MAX, fit_b
 from render_farm_manager.node_specialization.specialization_manager import (
     NodeSpecializationManager,
 )
-from render_farm_manager.scheduling.node_pools import NodePool
+from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
 
 RankedPools = list[tuple[float, NodePool]]
 
@@ -50,8 +50,9 @@ class PoolRanker:
             if pool.capabilities.memory_gb >= memory and pool.capabilities.cpu_cores >= cores
         ]
 
-    def choose(self, job: UnitOfWork) -> NodePool | None:
-        """The best pool with a free node that can run ``job``, or None."""
+    def choose(self, job: UnitOfWork, among: set[PoolKey] | None = None) -> NodePool | None:
+        """The best pool with a free node that can run ``job`` (only pools in ``among`` when
+        given), or None."""
         memory, cores = job.memory_requirements_gb, job.cpu_requirements
         excluded = job.excluded_node_ids
         best: NodePool | None = None
@@ -59,6 +60,8 @@ class PoolRanker:
         for base, pool in self.ranked(job.job_type, job.requires_gpu):
             if base + FIT_BONUS_MAX < best_total:
                 break
+            if among is not None and pool.key not in among:
+                continue
             caps = pool.capabilities
             if caps.memory_gb < memory or caps.cpu_cores < cores:
                 continue

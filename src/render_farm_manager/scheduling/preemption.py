@@ -3,9 +3,10 @@
 Who may preempt (see :mod:`.dispatch`): emergencies, work that would miss its deadline waiting for
 the next free node, and clients reclaiming their guarantee. Who may be preempted: running work
 with ``can_be_preempted`` that is not an emergency, at a lower effective level than the preemptor
-(for reclaim: from a client running beyond its guarantee, at no higher level). Victims that
-checkpoint go first (they lose nothing), then the lowest level, then the most slack, then the
-least progress.
+(for reclaim: from a client running beyond its guarantee, at no higher level). For a deadline,
+only work that checkpoints is taken, so at most one checkpoint interval of work is lost;
+emergencies and guarantee reclaim may also take work that does not checkpoint. Among victims: checkpointing first, then the lowest
+level, then the most slack, then the least progress.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
             continue
         if job.emergency:
             reason = "emergency"
-        elif inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
+        elif 0 <= inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
             reason = "deadline"
         else:
             reason = "reclaim"
@@ -83,6 +84,10 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
         own_work_only = quotas is not None and not quotas.may_start(job.client_id)
         for node, victim, key in victims:
             if node.id in taken or key not in fitting or node.id in job.excluded_node_ids:
+                continue
+            # Deadline preemption never throws work away: it takes only checkpointing victims.
+            # Emergencies and guarantees (a contract) may take any preemptible work.
+            if reason == "deadline" and not victim.supports_checkpoint:
                 continue
             same_client = victim.client_id == job.client_id
             if (same_client and reason == "reclaim") or (own_work_only and not same_client):

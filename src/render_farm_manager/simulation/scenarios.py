@@ -276,7 +276,10 @@ def _make_job(
     at: float,
     scenario: str,
     dependencies: list[str],
+    before_hours: float = 0.0,
 ) -> JobSpec:
+    """One job; ``before_hours`` is the estimated work of the chain ahead of it, which its
+    deadline leaves room for."""
     median, sigma, gpu_share, memories, energy_share = JOB_TYPES[job_type]
     hours = min(36.0, max(0.1, rng.lognormvariate(math.log(median), sigma)))
     factor = _deadline_factor(rng)
@@ -284,7 +287,7 @@ def _make_job(
         morning = (math.floor(at / 24) + 1) * 24 + 9  # 09:00 next day
         after = max(morning - at, hours * 1.3)
     else:
-        after = hours * factor + (2.0 if factor > 1 else 0.0)
+        after = (before_hours + hours) * factor + (2.0 if factor > 1 else 0.0)
     emergency = rng.random() < 0.01
     priority = rng.choices(("low", "medium", "high", "critical"), (0.25, 0.45, 0.22, 0.08))[0]
     return JobSpec(
@@ -336,10 +339,14 @@ def generate_workload(
         if rng.random() < 0.15:
             chain = rng.choice(CHAINS)
             previous: list[str] = []
+            chain_hours = 0.0
             for job_type in chain:
-                job = _make_job(rng, f"j{len(jobs):05d}", job_type, client, at, scenario, previous)
+                job = _make_job(
+                    rng, f"j{len(jobs):05d}", job_type, client, at, scenario, previous, chain_hours
+                )
                 jobs.append(job)
                 submitted += job.estimated_duration_hours
+                chain_hours += job.estimated_duration_hours
                 previous = [job.id]
         else:
             job_type = rng.choices(list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values()))[0]
@@ -347,7 +354,6 @@ def generate_workload(
             jobs.append(job)
             submitted += job.estimated_duration_hours
     jobs.sort(key=lambda j: (j.submit_at_hours, j.id))
-    # Chains: children are submitted with their parents; give them the chain's deadline room.
     maintenance = []
     for day in range(int(days)):
         spec = specs[day % len(specs)]
