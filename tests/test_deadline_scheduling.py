@@ -35,13 +35,21 @@ def test_same_priority_least_slack_goes_first():
     assert _next_started(manager) == "tight"
 
 
-def test_job_at_risk_is_raised_above_its_base_level():
+def test_job_at_risk_runs_at_the_critical_level():
     manager, _ = _one_node_farm()
-    manager.submit_job(make_job("high-relaxed", priority="high", deadline_in=60))
-    # slack 1h < 2h safety margin: medium runs as high, and with less slack goes first
-    manager.submit_job(make_job("medium-at-risk", priority="medium", deadline_in=3.5, hours=2))
-    assert manager.effective_priority("medium-at-risk") is JobPriority.HIGH
-    assert _next_started(manager) == "medium-at-risk"
+    manager.submit_job(make_job("critical-relaxed", priority="critical", deadline_in=60))
+    # slack 1.5h < 2h safety margin: low work that cannot wait goes before critical work that can
+    manager.submit_job(make_job("low-at-risk", priority="low", deadline_in=3.5, hours=2))
+    assert manager.effective_priority("low-at-risk") is JobPriority.CRITICAL
+    assert manager.effective_priority("critical-relaxed") is JobPriority.CRITICAL
+    assert _next_started(manager) == "low-at-risk"
+
+
+def test_urgent_work_is_ordered_by_least_slack_whatever_its_priority():
+    manager, _ = _one_node_farm()
+    manager.submit_job(make_job("high-urgent", priority="high", deadline_in=3.5, hours=2))
+    manager.submit_job(make_job("low-more-urgent", priority="low", deadline_in=3, hours=2))
+    assert _next_started(manager) == "low-more-urgent"
 
 
 def test_late_work_yields_to_savable_work_at_its_level_but_beats_relaxed_work():

@@ -18,13 +18,13 @@ def _job(**fields):
 
 
 @pytest.mark.parametrize("hours", [0.25, 1, 12, 100])
-def test_first_preview_comes_within_ten_percent_of_the_expected_duration(hours):
+def test_first_preview_comes_within_three_percent_of_the_expected_duration(hours):
     renderer = ProgressiveRenderer(clock=lambda: T0)
     job = _job(hours=hours)
     job.started_at = T0
     schedule = renderer.schedule_progressive_output(job)
     assert schedule, "a progressive job gets previews"
-    assert schedule[0] - T0 <= timedelta(hours=0.1 * hours)
+    assert schedule[0] - T0 <= timedelta(hours=0.03 * hours)
     assert all(later > earlier for earlier, later in itertools.pairwise(schedule))
     assert schedule[-1] < T0 + timedelta(hours=hours)
 
@@ -79,9 +79,9 @@ def test_manager_produces_due_previews_with_quality_rising_with_progress():
     manager.set_progressive_output_config(ProgressiveOutputConfig(interval_minutes=60))
     manager.submit_job(_job(hours=10, deadline_in=20))
     manager.run_scheduling_cycle()
-    clock.advance(timedelta(minutes=17))
+    clock.advance(timedelta(minutes=11))
     assert manager.run_scheduling_cycle()["progressive_outputs"] == 0
-    clock.advance(timedelta(minutes=1))  # 3% of 10h = 18 minutes
+    clock.advance(timedelta(minutes=1))  # 2% of 10h = 12 minutes
     manager.update_job_progress("p", 3)
     assert manager.run_scheduling_cycle()["progressive_outputs"] == 1
     assert manager.run_scheduling_cycle()["progressive_outputs"] == 0  # not twice
@@ -92,3 +92,14 @@ def test_manager_produces_due_previews_with_quality_rising_with_progress():
     assert manager.run_scheduling_cycle()["progressive_outputs"] == 1
     assert "q075" in manager.get_job_status("p")["progressive_output_path"]
     assert manager.get_job_status("p")["last_progressive_output_time"] == clock.now()
+
+
+def test_previews_follow_the_expected_speed_of_the_assigned_node():
+    renderer = ProgressiveRenderer(clock=lambda: T0)
+    job = _job(hours=12)
+    job.started_at = T0
+    renderer.job_started(job, expected_hours=3)  # a node four times faster than the estimate
+    first = renderer.schedule_progressive_output(job)[0]
+    assert first - T0 <= timedelta(hours=0.03 * 3)
+    renderer.forget(job.id)
+    assert renderer.schedule_progressive_output(job)[0] - T0 > timedelta(hours=0.03 * 3)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from render_farm_manager.demo import build_demo_farm, run_demo
+from render_farm_manager.simulation.charts import write_charts
+from render_farm_manager.simulation.comparison import run_comparison
+from render_farm_manager.simulation.policies import DEFAULT_POLICIES, POLICIES, resolve_policies
+from render_farm_manager.simulation.scenarios import generate_workload
+from render_farm_manager.simulation.tables import costs_table, results_table, targets_table
+from render_farm_manager.simulation.workload import Workload, WorkloadError
 
 app = typer.Typer(
     help="Render farm manager: run the demo farm or the scheduling simulator.",
@@ -83,6 +91,55 @@ def demo(
             str(by_status["queued"] + by_status["pending"]),
         )
     console.print(clients)
+
+
+@app.command()
+def simulate(
+    scenario: str = typer.Option("normal", help="normal, crunch, overnight, failure-storm or "
+                                 "farm-upgrade."),
+    nodes: int = typer.Option(40, help="Approximate number of render nodes."),
+    days: float = typer.Option(3.0, help="Days of submissions to simulate."),
+    seed: int = typer.Option(1, help="Workload seed (same seed, same report)."),
+    policies: str = typer.Option(",".join(DEFAULT_POLICIES),
+                                 help=f"Comma-separated policies from: {', '.join(POLICIES)}."),
+    out: Path = typer.Option(Path("sim-out"), help="Directory for report.json and charts."),
+    workload_file: Path | None = typer.Option(None, "--workload",
+                                              help="Replay a workload saved as JSON."),
+    jobs_csv: Path | None = typer.Option(None, "--jobs-csv",
+                                         help="Replace the jobs with those of a CSV file."),
+    save_workload: Path | None = typer.Option(None, help="Also save the workload (.json/.csv)."),
+    workers: int = typer.Option(2, min=1, max=16, help="Policies simulated in parallel."),
+) -> None:
+    """Simulate a farm under several scheduling policies and compare them."""
+    console = Console()
+    try:
+        chosen = resolve_policies([p.strip() for p in policies.split(",") if p.strip()])
+        if workload_file is not None:
+            workload = Workload.load(workload_file)
+        else:
+            workload = generate_workload(scenario, nodes, days, seed)
+        if jobs_csv is not None:
+            workload = workload.with_jobs_from_csv(jobs_csv)
+        if save_workload is not None:
+            workload.save(save_workload)
+    except WorkloadError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=2) from error
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} policies"), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task(f"simulating {len(workload.jobs)} jobs", total=len(chosen))
+        comparison = run_comparison(workload, chosen, workers=workers,
+                                    on_done=lambda result: progress.advance(task))
+    console.print(results_table(comparison))
+    console.print(costs_table(comparison))
+    if comparison.targets():
+        console.print(targets_table(comparison))
+    report = comparison.write_json(out / "report.json")
+    charts = write_charts(comparison, out)
+    console.print(f"report: {report}")
+    for chart in charts:
+        console.print(f"chart:  {chart}")
 
 
 if __name__ == "__main__":  # pragma: no cover

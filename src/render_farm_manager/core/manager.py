@@ -223,6 +223,9 @@ class RenderFarmManager:
         job.started_at = now
         self._progress_at_start[job.id] = job.progress
         self._index.running_by_node[node.id] = job
+        if job.supports_progressive_output:
+            self.progressive_renderer.job_started(
+                job, self.node_specializer.expected_hours(job, node))
         self.performance_monitor.update_node_utilization(node.id, 100.0)
         self._move(job, S.RUNNING, reason or "scheduled")
         self.audit_logger.log_job_scheduled(
@@ -929,14 +932,15 @@ class RenderFarmManager:
         with self._lock:
             return status_reports.farm_status(self)
 
-    def get_power_down_candidates(self, keep_awake: int = 1) -> list[dict[str, Any]]:
-        """Idle nodes that could be powered down now, and when each must be awake again."""
+    def get_power_down_candidates(
+        self, keep_awake: int = 1, ignore: set[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Idle nodes that could be powered down now, and when each must be awake again.
+        Waiting jobs in ``ignore`` (e.g. those holding out for faster nodes) keep no node
+        awake."""
         with self._lock:
             waiting = [
-                self.jobs[j]
-                for j in self._index.queue.in_order(
-                    self.clock.now().timestamp(), self.scheduler.margin_seconds
-                )
+                self.jobs[j] for j in self._index.queue.ids() if ignore is None or j not in ignore
             ]
             advice = self.energy_optimizer.power_down_candidates(
                 list(self.nodes.values()), waiting, self.clock.now(), keep_awake

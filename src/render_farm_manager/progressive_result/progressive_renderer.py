@@ -16,8 +16,8 @@ from render_farm_manager.core.errors import ProgressiveOutputNotSupportedError
 from render_farm_manager.core.models import ProgressiveOutputConfig, RenderJob, RenderJobStatus
 from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
 
-FIRST_PREVIEW_SHARE = 0.03
-"""The first preview is due after at most 3% of the job's expected duration."""
+FIRST_PREVIEW_SHARE = 0.02
+"""The first preview is due after 2% of the job's expected duration (at most one interval)."""
 PREVIEW_COST_SHARE_AT_FULL_QUALITY = 0.01
 """A preview at quality 100 costs 1% of the job's render time; lower quality costs
 proportionally."""
@@ -55,6 +55,7 @@ class ProgressiveRenderer:
         self._lock = threading.Lock()
         self._outputs: dict[str, list[ProgressiveOutput]] = {}
         self._schedules: dict[str, tuple[datetime, int, list[datetime]]] = {}
+        self._expected_hours: dict[str, float] = {}
 
     def use_clock(self, clock: Clock) -> None:
         self.clock = clock
@@ -65,7 +66,7 @@ class ProgressiveRenderer:
         self, job: RenderJob, config: ProgressiveOutputConfig
     ) -> tuple[list[float], list[int]]:
         """Preview offsets (hours after start) and their qualities, thinned to the overhead cap."""
-        duration = job.estimated_duration_hours
+        duration = self._expected_hours.get(job.id, job.estimated_duration_hours)
         interval = config.interval_minutes / 60.0
         first = min(interval, FIRST_PREVIEW_SHARE * duration)
         while True:
@@ -84,6 +85,14 @@ class ProgressiveRenderer:
     @staticmethod
     def _overhead(qualities: list[int]) -> float:
         return sum(100.0 * PREVIEW_COST_SHARE_AT_FULL_QUALITY * q / 100.0 for q in qualities)
+
+    def job_started(self, job: RenderJob, expected_hours: float) -> None:
+        """The job started on hardware expected to render it in ``expected_hours`` of wall time
+        (from its current progress): previews are planned on that, not on the raw estimate."""
+        if expected_hours > 0:
+            done = job.progress / 100.0
+            self._expected_hours[job.id] = expected_hours / max(1e-6, 1.0 - done)
+        self._schedules.pop(job.id, None)
 
     def _anchor(self, job: RenderJob) -> datetime:
         return job.started_at or job.submission_time or self.clock.now()
@@ -201,3 +210,4 @@ class ProgressiveRenderer:
     def forget(self, job_id: str) -> None:
         """Drop the cached schedule of a finished job (its outputs stay listed)."""
         self._schedules.pop(job_id, None)
+        self._expected_hours.pop(job_id, None)

@@ -5,10 +5,10 @@ that the ordering of 100,000 jobs costs arithmetic, not datetime objects.
 
 * The **latest start** of a job is its deadline minus its remaining work at reference speed; its
   **slack** is latest start minus now.
-* A job with slack below the safety margin is **at risk** and runs one level above its base
-  priority (critical stays critical); a job with negative slack is **late** (it can no longer
-  make it, so it yields to work that can still be saved at its level, but goes before work that
-  has slack to spare).
+* A job with slack below the safety margin is **at risk** and runs at the critical level, among
+  other urgent work by least slack: priority orders work that can afford to wait, urgency orders
+  work that cannot. A job with negative slack is **late** (it can no longer make it, so it yields
+  to work that can still be saved, but goes before work of its level that has slack to spare).
 * A job others wait on **inherits** the highest priority among its waiting dependents, and must
   finish by their latest start (deadline inheritance).
 * Emergency jobs form a level above critical.
@@ -38,11 +38,10 @@ def own_latest_start(job: UnitOfWork) -> float:
 
 
 def effective_rank(base_rank: int, latest_start: float, now: float, margin_seconds: float) -> int:
-    """The level a job is ordered at: one above its base while at risk (never above critical,
-    emergencies stay emergencies)."""
+    """The level a job is ordered at: critical while at risk (emergencies stay above)."""
     slack = latest_start - now
     if 0.0 <= slack < margin_seconds and base_rank < MAX_BASE_RANK:
-        return base_rank + 1
+        return MAX_BASE_RANK
     return base_rank
 
 

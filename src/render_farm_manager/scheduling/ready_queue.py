@@ -81,17 +81,16 @@ class ReadyQueue:
         return self._buckets[rank].irange(minimum, maximum, inclusive=(True, False))  # type: ignore[no-any-return]
 
     def in_order(self, now: float, margin_seconds: float) -> Iterator[str]:
-        """Ids in scheduling order at ``now``: level by level (emergency first); inside a level,
-        at-risk work by least slack, then late work, then work with slack to spare."""
+        """Ids in scheduling order at ``now``: emergencies; then work at risk of missing its
+        deadline, whatever its priority, by least slack; then level by level (critical first),
+        late work before work with slack to spare."""
         soon = now + margin_seconds
-        for level in range(EMERGENCY_RANK, -1, -1):
-            at_risk: list[Iterator[_Entry]] = []
-            if level >= MAX_BASE_RANK:
-                at_risk.append(self._range(level, now, soon))
-            if 0 < level <= MAX_BASE_RANK:
-                at_risk.append(self._range(level - 1, now, soon))
-            for entry in heapq.merge(*at_risk):
-                yield entry[2]
+        for entry in self._range(EMERGENCY_RANK, None, None):
+            yield entry[2]
+        at_risk = [self._range(level, now, soon) for level in range(MAX_BASE_RANK + 1)]
+        for entry in heapq.merge(*at_risk):
+            yield entry[2]
+        for level in range(MAX_BASE_RANK, -1, -1):
             for entry in self._range(level, None, now):
                 yield entry[2]
             for entry in self._range(level, soon, None):

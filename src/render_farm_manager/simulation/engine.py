@@ -417,12 +417,16 @@ class Simulation:
         sleeping nodes when waiting work fits them."""
         manager = self.manager
         waiting = manager.waiting_jobs()
-        deferred = manager.last_cycle_plan.deferred if manager.last_cycle_plan else {}
-        runnable = [job for job in waiting if job.id not in deferred]
+        plan = manager.last_cycle_plan
+        deferred = plan.deferred if plan is not None else {}
+        holding = set(plan.waiting_for_faster) if plan is not None else set()
+        runnable = [job for job in waiting if job.id not in deferred and job.id not in holding]
         for node_id in sorted(self.sleeping - self.waking):
             caps = manager.nodes[node_id].capabilities
             wake_by = None
             for job in waiting:
+                if job.id in holding:
+                    continue
                 if hardware_misfit(job, caps) is None:
                     if job.id not in deferred:
                         wake_by = self.now
@@ -444,7 +448,8 @@ class Simulation:
             if manager.nodes[n].status == NodeStatus.ONLINE
         ):
             return
-        for advice in manager.get_power_down_candidates(keep_awake=self.keep_awake):
+        for advice in manager.get_power_down_candidates(keep_awake=self.keep_awake,
+                                                        ignore=holding):
             node_id = advice["node_id"]
             manager.set_node_online(node_id, online=False)
             self.sleeping.add(node_id)

@@ -321,7 +321,7 @@ def generate_workload(
         raise WorkloadError(f"a farm needs at least 5 nodes (one per class), got {nodes}")
     if not 0 < days <= 30:
         raise WorkloadError(f"days must be within (0, 30], got {days}")
-    rng = random.Random(f"{scenario}:{nodes}:{days}:{seed}")
+    rng = random.Random(f"{scenario}:{nodes}:{float(days):g}:{seed}")
     hours = days * 24.0
     specs = _node_classes(nodes, scenario, hours)
     base_specs = [s for s in specs if s.arrives_at_hours == 0]

@@ -1,0 +1,134 @@
+"""Run several policies on one workload and judge the results against the targets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from render_farm_manager.simulation.engine import Simulation
+from render_farm_manager.simulation.metrics import PolicyResult
+from render_farm_manager.simulation.policies import Policy, resolve_policies
+from render_farm_manager.simulation.workload import Workload
+
+BASELINES = ("fifo", "round-robin", "random", "deadline10", "opencue", "edf")
+
+
+@dataclass
+class Target:
+    criterion: str
+    value: float | None
+    floor: float | None
+    goal: float | None
+    higher_is_better: bool = True
+    note: str = ""
+
+    def _meets(self, bound: float | None) -> bool | None:
+        if bound is None or self.value is None:
+            return None
+        return self.value >= bound if self.higher_is_better else self.value <= bound
+
+    @property
+    def meets_floor(self) -> bool | None:
+        return self._meets(self.floor)
+
+    @property
+    def meets_goal(self) -> bool | None:
+        return self._meets(self.goal)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"criterion": self.criterion, "value": self.value, "floor": self.floor,
+                "goal": self.goal, "higher_is_better": self.higher_is_better,
+                "meets_floor": self.meets_floor, "meets_goal": self.meets_goal,
+                "note": self.note}
+
+
+@dataclass
+class Comparison:
+    workload: Workload
+    results: list[PolicyResult] = field(default_factory=list)
+
+    def result(self, policy: str) -> PolicyResult | None:
+        return next((r for r in self.results if r.policy == policy), None)
+
+    def targets(self) -> list[Target]:
+        """The seed's criteria (floor) and our goals, for "ours" where it was run."""
+        ours = self.result("ours")
+        if ours is None:
+            return []
+        targets = [
+            Target("jobs on time (all)", ours.on_time_rate, 0.99, None),
+            Target("jobs on time (feasible deadlines)", ours.feasible_on_time_rate, None, 0.995),
+            Target("busy-slot utilization with backlog", ours.busy_slot_utilization, 0.95, 0.97),
+        ]
+        rr = self.result("round-robin")
+        if rr is not None and rr.render_efficiency:
+            gain = ours.render_efficiency / rr.render_efficiency - 1
+            targets.append(Target("render efficiency gain over round-robin", gain, 0.20, 0.35))
+        plain = self.result("ours-no-energy")
+        if plain is not None and plain.energy_kwh and plain.energy_cost:
+            targets.append(Target("kWh saved vs. ours without energy",
+                                  1 - ours.energy_kwh / plain.energy_kwh, 0.15, 0.15))
+            targets.append(Target("energy cost saved vs. ours without energy",
+                                  1 - ours.energy_cost / plain.energy_cost, None, 0.25))
+        targets.append(Target("deadlines missed after energy deferral",
+                              float(ours.deferred_then_late), None, 0.0,
+                              higher_is_better=False))
+        targets.append(Target("first preview, fraction of wall time (mean)",
+                              ours.first_preview_fraction_mean, 0.10, 0.03,
+                              higher_is_better=False))
+        targets.append(Target("scheduling overhead (CPU / render time)",
+                              ours.scheduler_overhead, 0.01, 0.001, higher_is_better=False))
+        return targets
+
+    def as_dict(self) -> dict[str, Any]:
+        workload = self.workload
+        return {
+            "workload": {
+                "scenario": workload.scenario, "seed": workload.seed, "days": workload.days,
+                "nodes": sum(c.count for c in workload.node_classes),
+                "jobs": len(workload.jobs),
+                "reference_work_hours": round(sum(j.estimated_duration_hours
+                                                  for j in workload.jobs), 2),
+            },
+            "policies": [r.as_dict() for r in self.results],
+            "targets": [t.as_dict() for t in self.targets()],
+        }
+
+    def write_json(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_dict(), indent=1, default=str), encoding="utf-8")
+        return path
+
+
+def _run_one(workload: Workload, policy_name: str, cycle_minutes: int) -> PolicyResult:
+    policy = resolve_policies([policy_name])[0]
+    return Simulation(workload, policy, cycle_minutes=cycle_minutes).run()
+
+
+def run_comparison(workload: Workload, policies: list[Policy], cycle_minutes: int = 15,
+                   workers: int = 1,
+                   on_done: Callable[[PolicyResult], None] | None = None) -> Comparison:
+    """Simulate every policy on the same workload (in ``workers`` processes)."""
+    comparison = Comparison(workload)
+    names = [p.name for p in policies]
+    results: dict[str, PolicyResult] = {}
+    if workers <= 1 or len(names) == 1:
+        for name in names:
+            results[name] = _run_one(workload, name, cycle_minutes)
+            if on_done is not None:
+                on_done(results[name])
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_run_one, workload, name, cycle_minutes): name
+                       for name in names}
+            for future in as_completed(futures):
+                result = future.result()
+                results[futures[future]] = result
+                if on_done is not None:
+                    on_done(result)
+    comparison.results = [results[name] for name in names]
+    return comparison
