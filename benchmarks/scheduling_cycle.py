@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from farm_builder import build_farm, free_share_of_nodes  # noqa: E402
+from farm_builder import build_farm, free_share_of_nodes
 
 SIZES = [(1_000, 200, 10, 5), (10_000, 1_000, 10, 3), (100_000, 5_000, 10, 2)]
 GOALS = {1_000: (20, 20), 10_000: (200, 200), 100_000: (2_000, 100)}
@@ -59,15 +59,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the 100,000-job farm")
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
-    print(f"{'jobs':>8} {'nodes':>6} {'submit all':>11} {'first cycle':>12} "
-          f"{'later cycle':>12} {'later p90':>10}   goals (first/later)")
+    print(
+        f"{'jobs':>8} {'nodes':>6} {'submit all':>11} {'first cycle':>12} "
+        f"{'later cycle':>12} {'later p90':>10}   goals (first/later)"
+    )
     for jobs, nodes, clients, repeats in sizes:
         figures = measure(jobs, nodes, clients, repeats)
         goal_first, goal_later = GOALS[jobs]
-        print(f"{jobs:>8,} {nodes:>6,} {figures['build_s']:>10.2f}s "
-              f"{figures['first_ms']:>10.1f}ms {figures['later_ms']:>10.1f}ms "
-              f"{figures['later_p90_ms']:>8.1f}ms   <= {goal_first} / {goal_later} ms",
-              flush=True)
+        print(
+            f"{jobs:>8,} {nodes:>6,} {figures['build_s']:>10.2f}s "
+            f"{figures['first_ms']:>10.1f}ms {figures['later_ms']:>10.1f}ms "
+            f"{figures['later_p90_ms']:>8.1f}ms   <= {goal_first} / {goal_later} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

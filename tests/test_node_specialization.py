@@ -127,3 +127,46 @@ def test_instant_completion_is_not_learned_as_a_speed():
     manager.run_scheduling_cycle()
     manager.complete_job("k", render_time_hours=5)
     assert manager.nodes["n0"].performance_history["animation"] == pytest.approx(2)
+
+
+def _learned_farm():
+    """A slow and a fast node; the fast one busy with a job ending in 30 minutes."""
+    manager, clock = make_farm(nodes=0)
+    manager.add_node(make_node("slow", cores=16))
+    manager.add_node(make_node("fast", cores=64))
+    for node_id, hours in (("slow", 4.0), ("fast", 1.0)):  # learn: fast renders 4x quicker
+        for _ in range(10):
+            manager.node_specializer.update_performance_history(
+                make_job("cal", hours=4), manager.nodes[node_id], {"render_time_hours": hours}
+            )
+    manager.set_node_online("slow", online=False)
+    manager.submit_job(make_job("busy", hours=2))  # 0.5h on the fast node
+    manager.run_scheduling_cycle()
+    manager.set_node_online("slow")
+    return manager, clock
+
+
+def test_work_waits_for_faster_busy_hardware_when_it_finishes_sooner():
+    manager, _ = _learned_farm()
+    manager.submit_job(make_job("next", hours=4))  # slow: 4h now; fast: 0.5h wait + 1h
+    manager.run_scheduling_cycle()
+    assert manager.jobs["next"].status == "queued"
+    assert manager.last_cycle_plan.waiting_for_faster == ["next"]
+    manager.complete_job("busy")
+    manager.run_scheduling_cycle()
+    assert manager.jobs["next"].assigned_node_id == "fast"
+
+
+def test_work_takes_slower_free_hardware_when_waiting_would_finish_later():
+    manager, _ = _learned_farm()
+    manager.submit_job(make_job("tiny", hours=0.2))  # slow: 0.2h now; fast: 0.5h wait + 0.05h
+    manager.run_scheduling_cycle()
+    assert manager.jobs["tiny"].assigned_node_id == "slow"
+
+
+def test_earliest_finish_placement_can_be_switched_off():
+    manager, _ = _learned_farm()
+    manager.scheduler.place_by_earliest_finish = False
+    manager.submit_job(make_job("next", hours=4))
+    manager.run_scheduling_cycle()
+    assert manager.jobs["next"].assigned_node_id == "slow"

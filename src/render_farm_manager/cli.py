@@ -95,18 +95,22 @@ def demo(
 
 @app.command()
 def simulate(
-    scenario: str = typer.Option("normal", help="normal, crunch, overnight, failure-storm or "
-                                 "farm-upgrade."),
+    scenario: str = typer.Option(
+        "normal", help="normal, crunch, overnight, failure-storm or farm-upgrade."
+    ),
     nodes: int = typer.Option(40, help="Approximate number of render nodes."),
     days: float = typer.Option(3.0, help="Days of submissions to simulate."),
     seed: int = typer.Option(1, help="Workload seed (same seed, same report)."),
-    policies: str = typer.Option(",".join(DEFAULT_POLICIES),
-                                 help=f"Comma-separated policies from: {', '.join(POLICIES)}."),
+    policies: str = typer.Option(
+        ",".join(DEFAULT_POLICIES), help=f"Comma-separated policies from: {', '.join(POLICIES)}."
+    ),
     out: Path = typer.Option(Path("sim-out"), help="Directory for report.json and charts."),
-    workload_file: Path | None = typer.Option(None, "--workload",
-                                              help="Replay a workload saved as JSON."),
-    jobs_csv: Path | None = typer.Option(None, "--jobs-csv",
-                                         help="Replace the jobs with those of a CSV file."),
+    workload_file: Path | None = typer.Option(
+        None, "--workload", help="Replay a workload saved as JSON."
+    ),
+    jobs_csv: Path | None = typer.Option(
+        None, "--jobs-csv", help="Replace the jobs with those of a CSV file."
+    ),
     save_workload: Path | None = typer.Option(None, help="Also save the workload (.json/.csv)."),
     workers: int = typer.Option(2, min=1, max=16, help="Policies simulated in parallel."),
 ) -> None:
@@ -125,12 +129,17 @@ def simulate(
     except WorkloadError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(code=2) from error
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} policies"), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} policies"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(f"simulating {len(workload.jobs)} jobs", total=len(chosen))
-        comparison = run_comparison(workload, chosen, workers=workers,
-                                    on_done=lambda result: progress.advance(task))
+        comparison = run_comparison(
+            workload, chosen, workers=workers, on_done=lambda result: progress.advance(task)
+        )
     console.print(results_table(comparison))
     console.print(costs_table(comparison))
     if comparison.targets():

@@ -11,6 +11,7 @@ from render_farm_manager.core.models import (
     RenderJob,
     RenderJobStatus,
 )
+from render_farm_manager.core.work import remaining_hours
 from render_farm_manager.scheduling.inheritance import InheritanceIndex
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
 
@@ -63,7 +64,7 @@ class JobIndex:
             if job.blocked_reason is not None:
                 job.blocked_reason = None
             rank, latest = self.inheritance.rank_and_latest_start(job)
-            self.queue.put(job.id, job.client_id, rank, latest)
+            self.queue.put(job.id, job.client_id, rank, latest, remaining_hours(job))
             if job.status == RenderJobStatus.PENDING:
                 self.newly_ready.add(job.id)
             return

@@ -225,7 +225,8 @@ class RenderFarmManager:
         self._index.running_by_node[node.id] = job
         if job.supports_progressive_output:
             self.progressive_renderer.job_started(
-                job, self.node_specializer.expected_hours(job, node))
+                job, self.node_specializer.expected_hours(job, node)
+            )
         self.performance_monitor.update_node_utilization(node.id, 100.0)
         self._move(job, S.RUNNING, reason or "scheduled")
         self.audit_logger.log_job_scheduled(

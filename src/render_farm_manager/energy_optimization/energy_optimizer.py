@@ -59,7 +59,11 @@ class EnergyOptimizer:
         deadline_safety_margin_hours: float = 2.0,
         clock: Clock | Callable[[], datetime] | None = None,
         wake_up_minutes: float = 10.0,
+        deferral_headroom: float = 0.5,
     ) -> None:
+        if not 0 < deferral_headroom <= 1:
+            raise ValueError(f"deferral_headroom must be within (0, 1], got {deferral_headroom}")
+        self.deferral_headroom = deferral_headroom
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
         self.peak_hours_start = peak_hours_start
@@ -130,13 +134,20 @@ class EnergyOptimizer:
         return job.energy_intensive or rank == PRIORITY_RANK[JobPriority.LOW]
 
     def deferral_until(
-        self, job: UnitOfWork, now: datetime, expected_hours: float | None = None
+        self,
+        job: UnitOfWork,
+        now: datetime,
+        expected_hours: float | None = None,
+        queue_wait_hours: float = 0.0,
     ) -> datetime | None:
         """When ``job`` should start instead of now to save energy cost, or None to start now.
 
         Only non-urgent work allowed by the current mode is deferred, only while a cheaper price
         is coming, and only when the job still finishes ``deadline_safety_margin_hours`` before its
-        deadline after waiting for it.
+        deadline after waiting for it *and* for ``queue_wait_hours``, the time the farm needs
+        for the work queued ahead of it (so that deferred work does not all land on the cheap
+        hours at once), using at most ``deferral_headroom`` of the time left (the rest is kept
+        for work not yet submitted).
         """
         if not self._deferrable(job):
             return None
@@ -145,7 +156,8 @@ class EnergyOptimizer:
             return None
         cheap_start = tariff.next_cheapest_start(now)
         hours = remaining_hours(job) if expected_hours is None else expected_hours
-        finish = cheap_start + timedelta(hours=hours + self.deadline_safety_margin_hours)
+        needed = (max(0.0, queue_wait_hours) + hours) / self.deferral_headroom
+        finish = cheap_start + timedelta(hours=needed + self.deadline_safety_margin_hours)
         return cheap_start if finish <= job.deadline else None
 
     # -- placement -----------------------------------------------------------------------------

@@ -124,8 +124,10 @@ class NodeSpecializationManager:
         caps = node.capabilities
         evidence = 0
         if self.learning_enabled:
-            evidence = max(self.speeds.samples(node.id, job_type),
-                           self.speeds.class_samples(hardware_class(node), job_type))
+            evidence = max(
+                self.speeds.samples(node.id, job_type),
+                self.speeds.class_samples(hardware_class(node), job_type),
+            )
         return blend_base_score(
             specialization=specialization_score(job_type, caps, self.job_type_specializations),
             gpu=gpu_score(requires_gpu, caps),

@@ -47,12 +47,16 @@ class CycleInputs:
     """Effective rank of a job at ``now`` (inheritance and urgency included)."""
     latest_start_of: Callable[[UnitOfWork], float]
     quotas: QuotaBook | None = None
-    deferral: Callable[[UnitOfWork, datetime], datetime | None] | None = None
+    deferral: Callable[[UnitOfWork, datetime, float], datetime | None] | None = None
+    """Energy deferral: (job, now, hours the farm needs for the work queued ahead) → start."""
     running_by_node: Mapping[str, UnitOfWork] = field(default_factory=dict)
     speed_of: Callable[[UnitOfWork, NodePool], float] = lambda job, pool: 1.0
     """Expected speed of a job type on a pool's hardware class (learned; 1.0 = the estimate)."""
     preemption_enabled: bool = False
     reclaim_enabled: bool = False
+    queued_hours: float = 0.0
+    """All work waiting in the queue (reference hours): energy deferral assumes it all runs
+    before the deferred job, so that deferred work never piles onto the cheap hours."""
     earliest_finish: bool = False
     """Place by earliest expected finish, letting work wait for faster busy hardware."""
     max_preemptions: int = 32

@@ -115,8 +115,8 @@ class DeadlineScheduler:
         deferral = None
         if energy is not None:
 
-            def deferral(job: UnitOfWork, at: datetime) -> datetime | None:
-                return energy.deferral_until(job, at)
+            def deferral(job: UnitOfWork, at: datetime, ahead_hours: float) -> datetime | None:
+                return energy.deferral_until(job, at, queue_wait_hours=ahead_hours)
 
         inputs = CycleInputs(
             order=(jobs[job_id] for job_id in queue.in_order(now_ts, margin)),
@@ -133,6 +133,7 @@ class DeadlineScheduler:
             preemption_enabled=self.enable_preemption,
             reclaim_enabled=self.enable_preemption and reclaim_by_preemption,
             earliest_finish=self.place_by_earliest_finish,
+            queued_hours=queue.total_hours,
             max_preemptions=self.max_preemptions_per_cycle,
             scan_limit=self.preemption_scan_limit,
         )

@@ -3,7 +3,7 @@ node it may have. One commented condition per rule."""
 
 from __future__ import annotations
 
-from render_farm_manager.core.work import UnitOfWork
+from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
 from render_farm_manager.scheduling.earliest_finish import PoolAvailability, choose_or_wait
 from render_farm_manager.scheduling.preemption import plan_preemptions
@@ -13,6 +13,8 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
     plan = CyclePlan()
     quotas = inputs.quotas
     free_nodes = sum(len(pool.free) for pool in inputs.pools)
+    schedulable = max(1, sum(len(pool.free) + len(pool.busy) for pool in inputs.pools))
+    unplaced_hours = 0.0  # work examined and left waiting, for load-aware energy deferral
     no_free_fit: set[tuple[str, bool, float, int]] = set()
     candidates: list[UnitOfWork] = []
     want_candidates = inputs.preemption_enabled and inputs.max_preemptions > 0
@@ -53,9 +55,11 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             continue
         # Energy-intensive work with slack to spare waits for cheaper electricity.
         if inputs.deferral is not None:
-            start_at = inputs.deferral(job, inputs.now)
+            backlog = max(unplaced_hours, inputs.queued_hours)
+            start_at = inputs.deferral(job, inputs.now, backlog / schedulable)
             if start_at is not None:
                 plan.deferred[job.id] = start_at
+                unplaced_hours += remaining_hours(job)
                 continue
         # Skip quickly when an identical job already found no free node.
         signature = (
@@ -73,6 +77,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             pool, waits = choose_or_wait(job, inputs, availability)
             if waits:
                 plan.waiting_for_faster.append(job.id)
+                unplaced_hours += remaining_hours(job)
                 continue
         else:
             pool = inputs.ranker.choose(job)
@@ -80,6 +85,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         if node is None:
             if not job.excluded_node_ids:
                 no_free_fit.add(signature)
+            unplaced_hours += remaining_hours(job)
             consider_for_preemption(job)
             continue
         plan.assignments[job.id] = node.id

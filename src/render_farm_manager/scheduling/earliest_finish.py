@@ -52,8 +52,9 @@ class PoolAvailability:
             heapq.heappush(heap, until)
 
 
-def choose_or_wait(job: UnitOfWork, inputs: CycleInputs,
-                   availability: PoolAvailability) -> tuple[NodePool | None, bool]:
+def choose_or_wait(
+    job: UnitOfWork, inputs: CycleInputs, availability: PoolAvailability
+) -> tuple[NodePool | None, bool]:
     """(pool to place the job on now, whether it waits for a faster busy pool)."""
     seconds = remaining_hours(job) * 3600.0
     excluded = job.excluded_node_ids
@@ -72,12 +73,13 @@ def choose_or_wait(job: UnitOfWork, inputs: CycleInputs,
             best_busy = None if pool.has_free(excluded) else pool
     if not free_finishes and best_busy is None:
         return None, False
-    good_enough = {key for key, finish in free_finishes.items()
-                   if finish <= best_finish * (1 + TOLERANCE)}
+    good_enough = {
+        key for key, finish in free_finishes.items() if finish <= best_finish * (1 + TOLERANCE)
+    }
     if not good_enough and best_busy is not None:
         availability.occupy(best_busy, best_finish)
         return None, True
-    pool = inputs.ranker.choose(job, among=good_enough)
-    if pool is not None:
-        availability.occupy(pool, free_finishes[pool.key])
-    return pool, False
+    chosen = inputs.ranker.choose(job, among=good_enough)
+    if chosen is not None:
+        availability.occupy(chosen, free_finishes[chosen.key])
+    return chosen, False

@@ -4,9 +4,11 @@ Who may preempt (see :mod:`.dispatch`): emergencies, work that would miss its de
 the next free node, and clients reclaiming their guarantee. Who may be preempted: running work
 with ``can_be_preempted`` that is not an emergency, at a lower effective level than the preemptor
 (for reclaim: from a client running beyond its guarantee, at no higher level). For a deadline,
-only work that checkpoints is taken, so at most one checkpoint interval of work is lost;
-emergencies and guarantee reclaim may also take work that does not checkpoint. Among victims: checkpointing first, then the lowest
-level, then the most slack, then the least progress.
+only work that checkpoints is taken, so at most one checkpoint interval of work is lost, and only
+work with slack enough to wait for the preemptor to finish and still start in time;
+emergencies and guarantee reclaim may also take work that does not checkpoint. Among
+victims: checkpointing first, then the lowest level, then the most slack, then the least
+progress.
 """
 
 from __future__ import annotations
@@ -80,15 +82,22 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
             if inputs.latest_start_of(job) - now_ts >= wait:
                 continue
         job_rank = inputs.rank_of(job)
+        job_seconds = remaining_hours(job) * 3600.0
         # A client at its ceiling may only replace its own work.
         own_work_only = quotas is not None and not quotas.may_start(job.client_id)
         for node, victim, key in victims:
             if node.id in taken or key not in fitting or node.id in job.excluded_node_ids:
                 continue
-            # Deadline preemption never throws work away: it takes only checkpointing victims.
-            # Emergencies and guarantees (a contract) may take any preemptible work.
-            if reason == "deadline" and not victim.supports_checkpoint:
-                continue
+            # Deadline preemption never throws work away: it takes only checkpointing victims, and
+            # only those with slack enough to wait for the preemptor and still start in time
+            # (so that one rescue does not put another job at risk). Emergencies and guarantees
+            # (a contract) may take any preemptible work.
+            if reason == "deadline":
+                if not victim.supports_checkpoint:
+                    continue
+                victim_slack = inputs.latest_start_of(victim) - now_ts
+                if victim_slack < job_seconds + inputs.margin_seconds:
+                    continue
             same_client = victim.client_id == job.client_id
             if (same_client and reason == "reclaim") or (own_work_only and not same_client):
                 continue

@@ -26,6 +26,7 @@ class QueuePosition:
     base_rank: int
     latest_start: float
     client_id: str
+    hours: float = 0.0
 
 
 class ReadyQueue:
@@ -36,6 +37,8 @@ class ReadyQueue:
         self._positions: dict[str, tuple[QueuePosition, _Entry]] = {}
         self._sequence = itertools.count()
         self.waiting_by_client: Counter[str] = Counter()
+        self.total_hours = 0.0
+        """Work left in the queue, in hours at reference speed."""
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -51,18 +54,26 @@ class ReadyQueue:
         found = self._positions.get(work_id)
         return found[0] if found else None
 
-    def put(self, work_id: str, client_id: str, base_rank: int, latest_start: float) -> None:
-        """Add the work, or move it if its rank or latest start changed."""
+    def put(
+        self, work_id: str, client_id: str, base_rank: int, latest_start: float, hours: float = 0.0
+    ) -> None:
+        """Add the work (``hours`` of it left), or move it if its rank or latest start changed."""
         existing = self._positions.get(work_id)
         if existing is not None:
             position = existing[0]
-            if position.base_rank == base_rank and position.latest_start == latest_start:
+            if (position.base_rank, position.latest_start, position.hours) == (
+                base_rank,
+                latest_start,
+                hours,
+            ):
                 return
             self.discard(work_id)
         entry = (latest_start, next(self._sequence), work_id)
         self._buckets[base_rank].add(entry)
-        self._positions[work_id] = (QueuePosition(base_rank, latest_start, client_id), entry)
+        position = QueuePosition(base_rank, latest_start, client_id, hours)
+        self._positions[work_id] = (position, entry)
         self.waiting_by_client[client_id] += 1
+        self.total_hours += hours
 
     def discard(self, work_id: str) -> bool:
         found = self._positions.pop(work_id, None)
@@ -70,6 +81,7 @@ class ReadyQueue:
             return False
         position, entry = found
         self._buckets[position.base_rank].remove(entry)
+        self.total_hours = max(0.0, self.total_hours - position.hours) if self._positions else 0.0
         self.waiting_by_client[position.client_id] -= 1
         if self.waiting_by_client[position.client_id] <= 0:
             del self.waiting_by_client[position.client_id]

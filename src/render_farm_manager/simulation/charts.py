@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from render_farm_manager.simulation.comparison import Comparison  # noqa: E402
+from render_farm_manager.simulation.comparison import Comparison
 
 
 def utilization_by_client(comparison: Comparison, path: Path, policy: str = "ours") -> Path:
@@ -35,16 +35,21 @@ def utilization_by_client(comparison: Comparison, path: Path, policy: str = "our
 def deadline_outcomes(comparison: Comparison, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4))
     names = [r.policy for r in comparison.results]
-    parts = [("on time", "completed_on_time", "#2e7d32"), ("late", "completed_late", "#f9a825"),
-             ("failed", "failed", "#c62828"), ("unfinished", "unfinished", "#616161")]
+    parts = [
+        ("on time", "completed_on_time", "#2e7d32"),
+        ("late", "completed_late", "#f9a825"),
+        ("failed", "failed", "#c62828"),
+        ("unfinished", "unfinished", "#616161"),
+    ]
     bottom = [0.0] * len(names)
     for label, attribute, colour in parts:
         values = [100 * getattr(r, attribute) / max(1, r.jobs_total) for r in comparison.results]
         ax.bar(names, values, bottom=bottom, label=label, color=colour)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_ylabel("% of jobs")
-    ax.set_ylim(min(90.0, min((100 * r.on_time_rate for r in comparison.results), default=90)
-                    - 2), 100)
+    ax.set_ylim(
+        min(90.0, min((100 * r.on_time_rate for r in comparison.results), default=90) - 2), 100
+    )
     ax.set_title(f"Deadline outcomes per policy ({comparison.workload.scenario})")
     ax.legend(fontsize=8, loc="lower right")
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")

@@ -40,10 +40,16 @@ class Target:
         return self._meets(self.goal)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"criterion": self.criterion, "value": self.value, "floor": self.floor,
-                "goal": self.goal, "higher_is_better": self.higher_is_better,
-                "meets_floor": self.meets_floor, "meets_goal": self.meets_goal,
-                "note": self.note}
+        return {
+            "criterion": self.criterion,
+            "value": self.value,
+            "floor": self.floor,
+            "goal": self.goal,
+            "higher_is_better": self.higher_is_better,
+            "meets_floor": self.meets_floor,
+            "meets_goal": self.meets_goal,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -70,29 +76,63 @@ class Comparison:
             targets.append(Target("render efficiency gain over round-robin", gain, 0.20, 0.35))
         plain = self.result("ours-no-energy")
         if plain is not None and plain.energy_kwh and plain.energy_cost:
-            targets.append(Target("kWh saved vs. ours without energy",
-                                  1 - ours.energy_kwh / plain.energy_kwh, 0.15, 0.15))
-            targets.append(Target("energy cost saved vs. ours without energy",
-                                  1 - ours.energy_cost / plain.energy_cost, None, 0.25))
-        targets.append(Target("deadlines missed after energy deferral",
-                              float(ours.deferred_then_late), None, 0.0,
-                              higher_is_better=False))
-        targets.append(Target("first preview, fraction of wall time (mean)",
-                              ours.first_preview_fraction_mean, 0.10, 0.03,
-                              higher_is_better=False))
-        targets.append(Target("scheduling overhead (CPU / render time)",
-                              ours.scheduler_overhead, 0.01, 0.001, higher_is_better=False))
+            targets.append(
+                Target(
+                    "kWh saved vs. ours without energy",
+                    1 - ours.energy_kwh / plain.energy_kwh,
+                    0.15,
+                    0.15,
+                )
+            )
+            targets.append(
+                Target(
+                    "energy cost saved vs. ours without energy",
+                    1 - ours.energy_cost / plain.energy_cost,
+                    None,
+                    0.25,
+                )
+            )
+        targets.append(
+            Target(
+                "deadlines missed after energy deferral",
+                float(ours.deferred_then_late),
+                None,
+                0.0,
+                higher_is_better=False,
+            )
+        )
+        targets.append(
+            Target(
+                "first preview, fraction of wall time (mean)",
+                ours.first_preview_fraction_mean,
+                0.10,
+                0.03,
+                higher_is_better=False,
+            )
+        )
+        targets.append(
+            Target(
+                "scheduling overhead (CPU / render time)",
+                ours.scheduler_overhead,
+                0.01,
+                0.001,
+                higher_is_better=False,
+            )
+        )
         return targets
 
     def as_dict(self) -> dict[str, Any]:
         workload = self.workload
         return {
             "workload": {
-                "scenario": workload.scenario, "seed": workload.seed, "days": workload.days,
+                "scenario": workload.scenario,
+                "seed": workload.seed,
+                "days": workload.days,
                 "nodes": sum(c.count for c in workload.node_classes),
                 "jobs": len(workload.jobs),
-                "reference_work_hours": round(sum(j.estimated_duration_hours
-                                                  for j in workload.jobs), 2),
+                "reference_work_hours": round(
+                    sum(j.estimated_duration_hours for j in workload.jobs), 2
+                ),
             },
             "policies": [r.as_dict() for r in self.results],
             "targets": [t.as_dict() for t in self.targets()],
@@ -109,9 +149,13 @@ def _run_one(workload: Workload, policy_name: str, cycle_minutes: int) -> Policy
     return Simulation(workload, policy, cycle_minutes=cycle_minutes).run()
 
 
-def run_comparison(workload: Workload, policies: list[Policy], cycle_minutes: int = 15,
-                   workers: int = 1,
-                   on_done: Callable[[PolicyResult], None] | None = None) -> Comparison:
+def run_comparison(
+    workload: Workload,
+    policies: list[Policy],
+    cycle_minutes: int = 15,
+    workers: int = 1,
+    on_done: Callable[[PolicyResult], None] | None = None,
+) -> Comparison:
     """Simulate every policy on the same workload (in ``workers`` processes)."""
     comparison = Comparison(workload)
     names = [p.name for p in policies]
@@ -123,8 +167,7 @@ def run_comparison(workload: Workload, policies: list[Policy], cycle_minutes: in
                 on_done(results[name])
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_run_one, workload, name, cycle_minutes): name
-                       for name in names}
+            futures = {pool.submit(_run_one, workload, name, cycle_minutes): name for name in names}
             for future in as_completed(futures):
                 result = future.result()
                 results[futures[future]] = result

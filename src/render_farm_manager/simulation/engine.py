@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from render_farm_manager.core.clock import ManualClock
 from render_farm_manager.core.models import (
@@ -106,7 +106,7 @@ class Simulation:
     def _push(self, at: float, kind: str, *data: object) -> None:
         heapq.heappush(self._events, (at, next(self._seq), kind, data))
 
-    def _at(self, hours: float):
+    def _at(self, hours: float) -> datetime:
         return self.workload.start + timedelta(hours=hours)
 
     def _schedule_world(self) -> None:
@@ -448,8 +448,7 @@ class Simulation:
             if manager.nodes[n].status == NodeStatus.ONLINE
         ):
             return
-        for advice in manager.get_power_down_candidates(keep_awake=self.keep_awake,
-                                                        ignore=holding):
+        for advice in manager.get_power_down_candidates(keep_awake=self.keep_awake, ignore=holding):
             node_id = advice["node_id"]
             manager.set_node_online(node_id, online=False)
             self.sleeping.add(node_id)
@@ -508,7 +507,7 @@ class Simulation:
                 result.failed += 1
                 tardiness.append(max(0.0, end - deadline_h))
                 continue
-            if job.status == S.CANCELLED:
+            if job.status == S.CANCELLED or job.completed_at is None:
                 result.cancelled += 1
                 continue
             done_h = (job.completed_at - self.workload.start).total_seconds() / 3600.0
@@ -580,8 +579,12 @@ class Simulation:
             if speed is None:
                 finish[spec.id] = float("inf")
                 continue
-            start = max([spec.submit_at_hours,
-                         *(finish.get(dep, float("inf")) for dep in spec.dependencies)])
+            start = max(
+                [
+                    spec.submit_at_hours,
+                    *(finish.get(dep, float("inf")) for dep in spec.dependencies),
+                ]
+            )
             finish[spec.id] = start + spec.estimated_duration_hours * spec.noise / speed
         return finish
 

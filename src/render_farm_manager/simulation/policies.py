@@ -111,7 +111,7 @@ def _opencue(workload: Workload, matcher: NodeSpecializationManager, seed: int) 
     )
 
 
-_ALL = dict(learning=True, energy=True, preemption=True, previews=True, quotas=True)
+_ALL = {"learning": True, "energy": True, "preemption": True, "previews": True, "quotas": True}
 
 POLICIES: dict[str, Policy] = {
     "ours": Policy(

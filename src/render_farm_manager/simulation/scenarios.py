@@ -4,7 +4,7 @@ Scenarios:
   normal         offered load about 80% of the farm, day/night submission rhythm
   crunch         demand well above capacity (about 140%)
   overnight      artists submit at the end of the day for the next morning
-  failure-storm  normal load, and for a day nodes fail ten times as often
+  failure-storm  normal load, and for a day nodes fail forty times as often
   farm-upgrade   a new hardware generation arrives mid-run while the oldest is retired
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime, time
+from typing import Any
 
 from render_farm_manager.simulation.workload import (
     ClientSpec,
@@ -52,7 +53,7 @@ CHAINS = (
 
 # name, share, cores, memory, gpus, model, gpu memory, capability, tags, efficiency,
 # idle W, busy W, sleep W, speeds by type (hidden), default speed
-NODE_CLASSES = (
+NODE_CLASSES: tuple[tuple[Any, ...], ...] = (
     (
         "cpu-gen1",
         0.30,
@@ -362,7 +363,8 @@ def generate_workload(
                 node_class=spec.name, node_index=0, start_hours=day * 24 + 10, duration_hours=3
             )
         )
-    storm = (24.0, 48.0, 10.0) if scenario == "failure-storm" else None
+    # A day-long storm (a bad driver roll-out, a heat wave): nodes fail forty times as often.
+    storm = (hours * 0.25, hours * 0.25 + 24.0, 40.0) if scenario == "failure-storm" else None
     return Workload(
         scenario=scenario,
         seed=seed,

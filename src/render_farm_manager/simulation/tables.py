@@ -13,9 +13,11 @@ def _pct(value: float | None, digits: int = 1) -> str:
 
 def _title(comparison: Comparison) -> str:
     workload = comparison.workload
-    return (f"{workload.scenario}: {len(workload.jobs)} jobs, "
-            f"{sum(c.count for c in workload.node_classes)} nodes, {workload.days:g} days, "
-            f"seed {workload.seed}")
+    return (
+        f"{workload.scenario}: {len(workload.jobs)} jobs, "
+        f"{sum(c.count for c in workload.node_classes)} nodes, {workload.days:g} days, "
+        f"seed {workload.seed}"
+    )
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
@@ -27,26 +29,49 @@ def _table(title: str, columns: tuple[str, ...]) -> Table:
 
 def results_table(comparison: Comparison) -> Table:
     """Deadlines and use of the farm, one row per policy."""
-    table = _table(_title(comparison), ("policy", "on time", "feasible", "late h mean/p95",
-                                        "busy w/ backlog", "efficiency", "short h"))
+    table = _table(
+        _title(comparison),
+        (
+            "policy",
+            "on time",
+            "feasible",
+            "late h mean/p95",
+            "busy w/ backlog",
+            "efficiency",
+            "short h",
+        ),
+    )
     for r in comparison.results:
-        table.add_row(r.policy, _pct(r.on_time_rate), _pct(r.feasible_on_time_rate),
-                      f"{r.mean_tardiness_hours:.2f}/{r.p95_tardiness_hours:.2f}",
-                      _pct(r.busy_slot_utilization), f"{r.render_efficiency:.3f}",
-                      f"{r.guarantee_shortfall_client_hours:.0f}")
+        table.add_row(
+            r.policy,
+            _pct(r.on_time_rate),
+            _pct(r.feasible_on_time_rate),
+            f"{r.mean_tardiness_hours:.2f}/{r.p95_tardiness_hours:.2f}",
+            _pct(r.busy_slot_utilization),
+            f"{r.render_efficiency:.3f}",
+            f"{r.guarantee_shortfall_client_hours:.0f}",
+        )
     return table
 
 
 def costs_table(comparison: Comparison) -> Table:
     """Energy, previews, disruption and scheduler cost, one row per policy."""
-    table = _table("Energy, previews and overheads", ("policy", "kWh", "cost", "night cost",
-                                                      "1st preview", "preempt", "lost h",
-                                                      "overhead"))
+    table = _table(
+        "Energy, previews and overheads",
+        ("policy", "kWh", "cost", "night cost", "1st preview", "preempt", "lost h", "overhead"),
+    )
     for r in comparison.results:
         lost = r.work_lost_to_failures_node_hours + r.work_lost_to_preemption_node_hours
-        table.add_row(r.policy, f"{r.energy_kwh:.0f}", f"{r.energy_cost:.0f}",
-                      f"{r.overnight_cost:.0f}", _pct(r.first_preview_fraction_mean),
-                      str(r.preemptions), f"{lost:.1f}", _pct(r.scheduler_overhead, 3))
+        table.add_row(
+            r.policy,
+            f"{r.energy_kwh:.0f}",
+            f"{r.energy_cost:.0f}",
+            f"{r.overnight_cost:.0f}",
+            _pct(r.first_preview_fraction_mean),
+            str(r.preemptions),
+            f"{lost:.1f}",
+            _pct(r.scheduler_overhead, 3),
+        )
     return table
 
 
@@ -56,10 +81,18 @@ def targets_table(comparison: Comparison) -> Table:
         table.add_column(column)
     marks = {True: "[green]met[/]", False: "[red]missed[/]", None: "-"}
     for target in comparison.targets():
+
         def fmt(value: float | None, criterion: str = target.criterion) -> str:
             if value is None:
                 return "-"
             return f"{value:g}" if "missed after" in criterion else f"{100 * value:.2f}%"
-        table.add_row(target.criterion, fmt(target.value), fmt(target.floor), fmt(target.goal),
-                      marks[target.meets_floor], marks[target.meets_goal])
+
+        table.add_row(
+            target.criterion,
+            fmt(target.value),
+            fmt(target.floor),
+            fmt(target.goal),
+            marks[target.meets_floor],
+            marks[target.meets_goal],
+        )
     return table
