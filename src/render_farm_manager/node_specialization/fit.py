@@ -5,11 +5,35 @@
 
 from __future__ import annotations
 
-from render_farm_manager.core.models import NodeCapabilities, NodeStatus, RenderNode
+from typing import Protocol
+
+from render_farm_manager.core.models import NodeStatus, RenderNode
 from render_farm_manager.core.work import UnitOfWork
 
 
-def hardware_misfit(job: UnitOfWork, caps: NodeCapabilities) -> str | None:
+class HardwareNeeds(Protocol):
+    """What a piece of work needs from hardware."""
+
+    @property
+    def requires_gpu(self) -> bool: ...
+    @property
+    def memory_requirements_gb(self) -> float: ...
+    @property
+    def cpu_requirements(self) -> int: ...
+
+
+class HardwareOffer(Protocol):
+    """What a machine (or a class of machines) offers."""
+
+    @property
+    def gpu_count(self) -> int: ...
+    @property
+    def memory_gb(self) -> int: ...
+    @property
+    def cpu_cores(self) -> int: ...
+
+
+def hardware_misfit(job: HardwareNeeds, caps: HardwareOffer) -> str | None:
     """Why the node's hardware cannot run the job, or None when it can."""
     # GPU renders need at least one GPU.
     if job.requires_gpu and caps.gpu_count <= 0:

@@ -589,15 +589,10 @@ class Simulation:
         return finish
 
     def _best_speed(self, spec: JobSpec) -> float | None:
-        probe = self._render_job(spec)
-        best = None
-        for node_class in self.workload.node_classes:
-            caps = NodeCapabilities(
-                cpu_cores=node_class.cpu_cores,
-                memory_gb=node_class.memory_gb,
-                gpu_count=node_class.gpu_count,
-            )
-            if hardware_misfit(probe, caps) is None:
-                speed = node_class.speed(spec.job_type)
-                best = speed if best is None else max(best, speed)
-        return best
+        """True speed of the fastest node class whose hardware fits the job (None if none)."""
+        speeds = [
+            node_class.speed(spec.job_type)
+            for node_class in self.workload.node_classes
+            if node_class.fits(spec)
+        ]
+        return max(speeds) if speeds else None

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from render_farm_manager.core.errors import RenderFarmError
+from render_farm_manager.node_specialization.fit import hardware_misfit
 
 
 class WorkloadError(RenderFarmError, ValueError):
@@ -62,6 +63,10 @@ class NodeClassSpec(_Spec):
 
     def speed(self, job_type: str) -> float:
         return self.speed_by_job_type.get(job_type, self.default_speed)
+
+    def fits(self, job: JobSpec) -> bool:
+        """Can this class's hardware run the job (GPU, memory, cores)?"""
+        return hardware_misfit(job, self) is None
 
 
 class JobSpec(_Spec):
