@@ -71,8 +71,8 @@ def choose_or_wait(
         if finish < best_finish:
             best_finish = finish
             best_busy = None if pool.has_free(excluded) else pool
-    if not free_finishes and best_busy is None:
-        return None, False
+    if not free_finishes:
+        return None, False  # nothing fits now: the caller records that, no reservation needed
     good_enough = {
         key for key, finish in free_finishes.items() if finish <= best_finish * (1 + TOLERANCE)
     }
