@@ -291,3 +291,45 @@ def test_baselines_ignore_guarantees_while_ours_honours_them():
             1 for j in manager.jobs.values() if j.status == "running" and j.client_id == "b"
         )
         assert running_b == expected_b
+
+
+def test_cp_sat_reference_bounds_every_policy():
+    from render_farm_manager.simulation.optimal import reference_workload, solve_optimal
+
+    workload = reference_workload(generate_workload("crunch", nodes=6, days=0.5, seed=2))
+    assert workload.maintenance == [] and workload.failure_storm is None
+    comparison = run_comparison(workload, resolve_policies(["ours", "fifo"]), optimal=True)
+    reference = comparison.optimal
+    assert reference is not None and reference.proven_optimal
+    for result in comparison.results:
+        assert result.completed_on_time <= reference.on_time
+        assert 0 <= comparison.optimal_gap(result.policy) <= 1
+    assert any(
+        t["criterion"].startswith("gap to the CP-SAT") for t in comparison.as_dict()["targets"]
+    )
+    with pytest.raises(WorkloadError, match="small instances"):
+        solve_optimal(generate_workload("crunch", nodes=40, days=3, seed=1))
+
+
+def test_command_line_optimal_reference(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--optimal",
+            "--nodes",
+            "6",
+            "--days",
+            "0.5",
+            "--policies",
+            "ours,fifo",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "CP-SAT reference" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["optimal"]["jobs"] == report["workload"]["jobs"]
+    too_big = CliRunner().invoke(app, ["simulate", "--optimal", "--nodes", "40"])
+    assert too_big.exit_code == 2 and "small instances" in too_big.output

@@ -12,6 +12,7 @@ from rich.table import Table
 from render_farm_manager.demo import build_demo_farm, run_demo
 from render_farm_manager.simulation.charts import write_charts
 from render_farm_manager.simulation.comparison import run_comparison
+from render_farm_manager.simulation.optimal import MAX_OPTIMAL_JOBS, reference_workload
 from render_farm_manager.simulation.policies import DEFAULT_POLICIES, POLICIES, resolve_policies
 from render_farm_manager.simulation.scenarios import generate_workload
 from render_farm_manager.simulation.tables import costs_table, results_table, targets_table
@@ -113,6 +114,12 @@ def simulate(
     ),
     save_workload: Path | None = typer.Option(None, help="Also save the workload (.json/.csv)."),
     workers: int = typer.Option(2, min=1, max=16, help="Policies simulated in parallel."),
+    optimal: bool = typer.Option(
+        False,
+        "--optimal",
+        help="Also solve a CP-SAT optimal reference (small instances, up to 120 jobs); the run "
+        "then leaves out failures, maintenance and late-arriving nodes so the comparison is fair.",
+    ),
 ) -> None:
     """Simulate a farm under several scheduling policies and compare them."""
     console = Console()
@@ -124,6 +131,13 @@ def simulate(
             workload = generate_workload(scenario, nodes, days, seed)
         if jobs_csv is not None:
             workload = workload.with_jobs_from_csv(jobs_csv)
+        if optimal:
+            workload = reference_workload(workload)
+            if len(workload.jobs) > MAX_OPTIMAL_JOBS:
+                raise WorkloadError(
+                    f"--optimal is for small instances: {len(workload.jobs)} jobs is more than "
+                    f"{MAX_OPTIMAL_JOBS}; try --nodes 6 --days 0.5"
+                )
         if save_workload is not None:
             workload.save(save_workload)
     except WorkloadError as error:
@@ -138,7 +152,18 @@ def simulate(
     ) as progress:
         task = progress.add_task(f"simulating {len(workload.jobs)} jobs", total=len(chosen))
         comparison = run_comparison(
-            workload, chosen, workers=workers, on_done=lambda result: progress.advance(task)
+            workload,
+            chosen,
+            workers=workers,
+            on_done=lambda result: progress.advance(task),
+            optimal=optimal,
+        )
+    if comparison.optimal is not None:
+        reference = comparison.optimal
+        proof = "proven optimal" if reference.proven_optimal else f"bound {reference.upper_bound}"
+        console.print(
+            f"CP-SAT reference: {reference.on_time}/{reference.jobs} jobs on time "
+            f"({proof}, {reference.solve_seconds:.1f} s)"
         )
     console.print(results_table(comparison))
     console.print(costs_table(comparison))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from render_farm_manager.simulation.engine import Simulation
 from render_farm_manager.simulation.metrics import PolicyResult
+from render_farm_manager.simulation.optimal import OptimalReference, solve_optimal
 from render_farm_manager.simulation.policies import Policy, resolve_policies
 from render_farm_manager.simulation.workload import Workload
 
@@ -56,6 +57,15 @@ class Target:
 class Comparison:
     workload: Workload
     results: list[PolicyResult] = field(default_factory=list)
+    optimal: OptimalReference | None = None
+    """CP-SAT reference (small, failure-free instances only)."""
+
+    def optimal_gap(self, policy: str) -> float | None:
+        """Share of the reference's on-time jobs that ``policy`` did not get on time."""
+        result = self.result(policy)
+        if self.optimal is None or result is None or not self.optimal.on_time:
+            return None
+        return (self.optimal.on_time - result.completed_on_time) / self.optimal.on_time
 
     def result(self, policy: str) -> PolicyResult | None:
         return next((r for r in self.results if r.policy == policy), None)
@@ -110,6 +120,17 @@ class Comparison:
                 higher_is_better=False,
             )
         )
+        gap = self.optimal_gap("ours")
+        if gap is not None:
+            targets.append(
+                Target(
+                    "gap to the CP-SAT reference (jobs on time)",
+                    gap,
+                    None,
+                    0.02,
+                    higher_is_better=False,
+                )
+            )
         targets.append(
             Target(
                 "scheduling overhead (CPU / render time)",
@@ -134,7 +155,12 @@ class Comparison:
                     sum(j.estimated_duration_hours for j in workload.jobs), 2
                 ),
             },
-            "policies": [r.as_dict() for r in self.results],
+            "policies": [
+                {**r.as_dict(), "optimal_gap": self.optimal_gap(r.policy)} for r in self.results
+            ],
+            "optimal": None
+            if self.optimal is None
+            else {**asdict(self.optimal), "on_time_rate": self.optimal.on_time_rate},
             "targets": [t.as_dict() for t in self.targets()],
         }
 
@@ -155,9 +181,13 @@ def run_comparison(
     cycle_minutes: int = 15,
     workers: int = 1,
     on_done: Callable[[PolicyResult], None] | None = None,
+    optimal: bool = False,
 ) -> Comparison:
-    """Simulate every policy on the same workload (in ``workers`` processes)."""
+    """Simulate every policy on the same workload (in ``workers`` processes); with
+    ``optimal``, also solve the CP-SAT reference (give it a :func:`reference_workload`)."""
     comparison = Comparison(workload)
+    if optimal:
+        comparison.optimal = solve_optimal(workload)
     names = [p.name for p in policies]
     results: dict[str, PolicyResult] = {}
     if workers <= 1 or len(names) == 1:

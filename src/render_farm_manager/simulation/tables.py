@@ -39,9 +39,11 @@ def results_table(comparison: Comparison) -> Table:
             "busy w/ backlog",
             "efficiency",
             "short h",
+            *(("gap to CP-SAT",) if comparison.optimal is not None else ()),
         ),
     )
     for r in comparison.results:
+        gap = comparison.optimal_gap(r.policy)
         table.add_row(
             r.policy,
             _pct(r.on_time_rate),
@@ -50,6 +52,7 @@ def results_table(comparison: Comparison) -> Table:
             _pct(r.busy_slot_utilization),
             f"{r.render_efficiency:.3f}",
             f"{r.guarantee_shortfall_client_hours:.0f}",
+            *((_pct(gap),) if comparison.optimal is not None else ()),
         )
     return table
 
