@@ -1,5 +1,7 @@
 """Client partitioning: guarantees first, ceilings, borrowing of idle capacity, reclaim."""
 
+from datetime import timedelta
+
 import pytest
 from builders import make_client, make_farm, make_job, make_node
 
@@ -193,3 +195,29 @@ def test_quota_book_rules():
     assert not book.may_start("unknown")
     book.stopped("a")
     assert book.quotas["a"].running == 2
+
+
+def test_reclaim_waits_when_a_borrowed_node_frees_up_within_the_grace_period():
+    manager, clock = make_farm(
+        nodes=0,
+        clients=(),
+        resource_manager=ResourcePartitioner(
+            borrowing_limit_percentage=100, reclaim_grace_minutes=30
+        ),
+    )
+    manager.add_client(make_client("a", guaranteed=50, maximum=100))
+    manager.add_client(make_client("b", guaranteed=50, maximum=100))
+    for i in range(2):
+        manager.add_node(make_node(f"n{i}"))
+    manager.submit_job(make_job("a-short", client="a", hours=0.25, supports_checkpoint=True))
+    manager.submit_job(make_job("a-long", client="a", hours=10, supports_checkpoint=True))
+    manager.run_scheduling_cycle()
+    manager.submit_job(make_job("b0", client="b", hours=1))
+    # a node frees in 15 minutes: no work is thrown away for the guarantee
+    assert manager.run_scheduling_cycle()["jobs_preempted"] == 0
+    clock.advance(timedelta(minutes=15))
+    manager.complete_job("a-short")
+    manager.run_scheduling_cycle()
+    assert manager.jobs["b0"].status is RenderJobStatus.RUNNING
+    with pytest.raises(ValueError, match="reclaim_grace_minutes"):
+        ResourcePartitioner(reclaim_grace_minutes=-1)

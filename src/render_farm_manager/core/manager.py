@@ -787,6 +787,7 @@ class RenderFarmManager:
                 quotas=quotas,
                 energy=self.energy_optimizer,
                 reclaim_by_preemption=self.resource_manager.reclaim_by_preemption,
+                reclaim_grace_minutes=self.resource_manager.reclaim_grace_minutes,
             )
             self.last_cycle_plan = plan
             for preemption in plan.preemptions:

@@ -29,7 +29,8 @@ class ResourcePartitioner:
       capacity of each client with nothing waiting. Without it, allocations are static:
       guarantee plus a share of the unguaranteed pool.
     * Reclaim: when a client below its guarantee has work waiting, lent capacity returns to it: by
-      preemption of the borrower's work when ``reclaim_by_preemption`` is set (and the scheduler
+      preemption of the borrower's work when ``reclaim_by_preemption`` is set and no fitting node
+      is expected to free up within ``reclaim_grace_minutes`` (and the scheduler
       allows preemption), otherwise at the next node that frees up.
     """
 
@@ -40,6 +41,7 @@ class ResourcePartitioner:
         allow_borrowing: bool = True,
         borrowing_limit_percentage: float = 50.0,
         reclaim_by_preemption: bool = True,
+        reclaim_grace_minutes: float = 30.0,
     ) -> None:
         if not 0 <= borrowing_limit_percentage <= 100:
             raise ValueError(
@@ -50,6 +52,9 @@ class ResourcePartitioner:
         self.allow_borrowing = allow_borrowing
         self.borrowing_limit_percentage = borrowing_limit_percentage
         self.reclaim_by_preemption = reclaim_by_preemption
+        if reclaim_grace_minutes < 0:
+            raise ValueError(f"reclaim_grace_minutes must be >= 0, got {reclaim_grace_minutes}")
+        self.reclaim_grace_minutes = reclaim_grace_minutes
         self.clients: dict[str, AnyClient] = {}
         self.nodes: dict[str, RenderNode] = {}
         self.client_demand: dict[str, float] = {}

@@ -54,6 +54,8 @@ class CycleInputs:
     """Expected speed of a job type on a pool's hardware class (learned; 1.0 = the estimate)."""
     preemption_enabled: bool = False
     reclaim_enabled: bool = False
+    reclaim_grace_seconds: float = 1800.0
+    """A guarantee is reclaimed by preemption only when no fitting node frees up sooner."""
     queued_hours: float = 0.0
     """All work waiting in the queue (reference hours): energy deferral assumes it all runs
     before the deferred job, so that deferred work never piles onto the cheap hours."""

@@ -96,6 +96,7 @@ class DeadlineScheduler:
         quotas: QuotaBook | None = None,
         energy: EnergyOptimizer | None = None,
         reclaim_by_preemption: bool = False,
+        reclaim_grace_minutes: float = 30.0,
     ) -> CyclePlan:
         """Decide one cycle: pure, reads only its arguments."""
         inheritance = inheritance if inheritance is not None else InheritanceIndex()
@@ -132,6 +133,7 @@ class DeadlineScheduler:
             speed_of=lambda job, pool: matcher.class_speed(pool.hardware_class, job.job_type),
             preemption_enabled=self.enable_preemption,
             reclaim_enabled=self.enable_preemption and reclaim_by_preemption,
+            reclaim_grace_seconds=reclaim_grace_minutes * 60.0,
             earliest_finish=self.place_by_earliest_finish,
             queued_hours=queue.total_hours,
             max_preemptions=self.max_preemptions_per_cycle,

@@ -140,12 +140,15 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
         if not fitting:
             continue
         reason = _reason(job, inputs, now_ts)
-        if reason == "deadline":
-            # Only when waiting for the next node to free up would miss the deadline.
+        if reason in ("deadline", "reclaim"):
+            # Only when waiting for the next fitting node would miss the deadline, or (for a
+            # guarantee) take longer than the grace period: natural turnover costs no work.
             if earliest is None:
                 earliest = _earliest_free_seconds(inputs.pools, inputs)
             wait = min(earliest.get(key, float("inf")) for key in fitting)
-            if inputs.latest_start_of(job) - now_ts >= wait:
+            if reason == "deadline" and inputs.latest_start_of(job) - now_ts >= wait:
+                continue
+            if reason == "reclaim" and wait <= inputs.reclaim_grace_seconds:
                 continue
         job_rank = inputs.rank_of(job)
         # A client at its ceiling may only replace its own work.
