@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from render_farm_manager.core.models import RenderNode
@@ -27,13 +28,10 @@ def efficiency_factor(rating: float) -> float:
     return 1.3 - 0.6 * (rating / 100.0)
 
 
-_cache: dict[tuple[int, int, int, float, float | None, float | None], NodePower] = {}
-
-
 def node_power(node: RenderNode) -> NodePower:
     """The node's power draw; explicit ``idle_power_watts`` / ``busy_power_watts`` win."""
     caps = node.capabilities
-    key = (
+    return _power(
         caps.cpu_cores,
         caps.memory_gb,
         caps.gpu_count,
@@ -41,21 +39,23 @@ def node_power(node: RenderNode) -> NodePower:
         node.idle_power_watts,
         node.busy_power_watts,
     )
-    cached = _cache.get(key)
-    if cached is None:
-        cached = _cache[key] = _compute(node)
-    return cached
 
 
-def _compute(node: RenderNode) -> NodePower:
-    caps = node.capabilities
-    factor = efficiency_factor(node.power_efficiency_rating)
-    memory = WATTS_PER_GB_MEMORY * caps.memory_gb
-    busy = BASE_WATTS_BUSY + WATTS_PER_CORE_BUSY * caps.cpu_cores + memory
-    busy += WATTS_PER_GPU_BUSY * caps.gpu_count
-    idle = BASE_WATTS_IDLE + IDLE_CORE_SHARE * WATTS_PER_CORE_BUSY * caps.cpu_cores + memory
-    idle += WATTS_PER_GPU_IDLE * caps.gpu_count
+@functools.cache
+def _power(
+    cores: int,
+    memory_gb: int,
+    gpus: int,
+    rating: float,
+    idle_override: float | None,
+    busy_override: float | None,
+) -> NodePower:
+    factor = efficiency_factor(rating)
+    memory = WATTS_PER_GB_MEMORY * memory_gb
+    busy = BASE_WATTS_BUSY + WATTS_PER_CORE_BUSY * cores + memory + WATTS_PER_GPU_BUSY * gpus
+    idle = BASE_WATTS_IDLE + IDLE_CORE_SHARE * WATTS_PER_CORE_BUSY * cores + memory
+    idle += WATTS_PER_GPU_IDLE * gpus
     return NodePower(
-        idle_watts=node.idle_power_watts if node.idle_power_watts is not None else idle * factor,
-        busy_watts=node.busy_power_watts if node.busy_power_watts is not None else busy * factor,
+        idle_watts=idle_override if idle_override is not None else idle * factor,
+        busy_watts=busy_override if busy_override is not None else busy * factor,
     )

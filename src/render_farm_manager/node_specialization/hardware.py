@@ -6,32 +6,24 @@ farm has learned about that class at once.
 
 from __future__ import annotations
 
-from render_farm_manager.core.models import NodeCapabilities, NodeType, RenderNode
+import functools
 
-_names: dict[tuple[int, int, int, str | None, float], str] = {}
+from render_farm_manager.core.models import NodeCapabilities, NodeType, RenderNode
 
 
 def hardware_class(node: RenderNode) -> str:
     """A stable, readable key for the node's hardware: ``gpu:2xRTX 4090@8.9/32c/128g``."""
     caps = node.capabilities
-    key = (
-        caps.cpu_cores,
-        caps.memory_gb,
-        caps.gpu_count,
-        caps.gpu_model,
-        caps.gpu_compute_capability,
+    return _name(
+        caps.cpu_cores, caps.memory_gb, caps.gpu_count, caps.gpu_model, caps.gpu_compute_capability
     )
-    name = _names.get(key)
-    if name is None:
-        name = _names[key] = _name(caps)
-    return name
 
 
-def _name(caps: NodeCapabilities) -> str:
-    if caps.gpu_count > 0:
-        gpu = f"{caps.gpu_count}x{caps.gpu_model or 'gpu'}@{caps.gpu_compute_capability:g}"
-        return f"gpu:{gpu}/{caps.cpu_cores}c/{caps.memory_gb}g"
-    return f"cpu:{caps.cpu_cores}c/{caps.memory_gb}g"
+@functools.cache
+def _name(cores: int, memory_gb: int, gpus: int, model: str | None, capability: float) -> str:
+    if gpus > 0:
+        return f"gpu:{gpus}x{model or 'gpu'}@{capability:g}/{cores}c/{memory_gb}g"
+    return f"cpu:{cores}c/{memory_gb}g"
 
 
 def node_type(node: RenderNode) -> NodeType:
