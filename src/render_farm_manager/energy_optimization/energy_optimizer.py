@@ -238,9 +238,14 @@ class EnergyOptimizer:
         ``keep_awake`` idle nodes (the most efficient ones) stay on for emergencies.
         """
         now = now or self.clock.now()
-        waiting = list(waiting_jobs)
-        runnable = [j for j in waiting if self.deferral_until(j, now) is None]
-        deferred = [(j, self.deferral_until(j, now)) for j in waiting if j not in runnable]
+        runnable: list[UnitOfWork] = []
+        deferred: list[tuple[UnitOfWork, datetime]] = []
+        for job in waiting_jobs:
+            start = self.deferral_until(job, now)
+            if start is None:
+                runnable.append(job)
+            else:
+                deferred.append((job, start))
         idle = [
             n
             for n in nodes
@@ -252,9 +257,7 @@ class EnergyOptimizer:
             if any(hardware_misfit(j, node.capabilities) is None for j in runnable):
                 continue
             wake_times = [
-                start
-                for j, start in deferred
-                if start is not None and hardware_misfit(j, node.capabilities) is None
+                start for j, start in deferred if hardware_misfit(j, node.capabilities) is None
             ]
             wake_by = (
                 min(wake_times) - timedelta(minutes=self.wake_up_minutes) if wake_times else None

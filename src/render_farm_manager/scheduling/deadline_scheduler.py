@@ -193,10 +193,11 @@ class DeadlineScheduler:
             now=self.clock.now(),
             inheritance=inheritance,
         )
+        preempting = {p.for_job_id for p in plan.preemptions}
         return {
             job_id: node_id
             for job_id, node_id in plan.assignments.items()
-            if job_id not in {p.for_job_id for p in plan.preemptions}
+            if job_id not in preempting
         }
 
     def effective_priority(

@@ -32,7 +32,6 @@ from render_farm_manager.simulation.policies import Policy
 from render_farm_manager.simulation.workload import JobSpec, NodeClassSpec, Workload, WorkloadError
 
 S = RenderJobStatus
-_REPORT = "render progress"
 ProgressCallback = Callable[[float], None]
 
 
@@ -389,7 +388,7 @@ class Simulation:
         while report < finish:
             self._push(report, "report", job_id, token)
             report += self.progress_hours
-        if overhead > 0 or (self.policy.previews and spec.supports_progressive_output):
+        if self.policy.previews and spec.supports_progressive_output:
             for due in self.manager.progressive_renderer.schedule_progressive_output(job):
                 offset = (due - self.workload.start).total_seconds() / 3600.0
                 if self.now <= offset < finish:

@@ -12,7 +12,6 @@ own history.
 from __future__ import annotations
 
 import csv
-import json
 from datetime import datetime, time
 from pathlib import Path
 
@@ -208,7 +207,3 @@ def read_jobs_csv(path: Path) -> list[JobSpec]:
             except ValueError as error:
                 raise WorkloadError(f"{str(path)!r} line {line}: {error}") from error
     return jobs
-
-
-def to_json(value: object) -> str:
-    return json.dumps(value, indent=1, default=str)
