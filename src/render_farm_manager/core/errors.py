@@ -103,3 +103,12 @@ class ProgressiveOutputNotSupportedError(RenderFarmError, ValueError):
             f"job {job_id!r} does not support progressive output "
             "(set supports_progressive_output=True when submitting it)"
         )
+
+
+class InvalidInputError(RenderFarmError, ValueError):
+    """A value given to the manager or a component is not acceptable; nothing was changed."""
+
+    def __init__(self, message: str, *, field: str | None = None, object_id: str | None = None):
+        self.field = field
+        self.object_id = object_id
+        super().__init__(message)
