@@ -96,7 +96,7 @@ def test_infeasible_deadline_is_reported_at_submission():
     manager.submit_job(make_job("no-hardware", requires_gpu=True))
     assert manager.jobs["no-hardware"].deadline_feasible is False
     assert (
-        "no registered node"
+        "no node in the farm can run it"
         in manager.audit_logger.get_logs_by_event_type("deadline_infeasible")[-1].description
     )
     manager.submit_job(make_job("fine", hours=1, deadline_in=5))
@@ -168,8 +168,8 @@ def test_update_priorities_raises_as_slack_shrinks_and_leaves_finished_jobs():
     closer = make_job("closer", priority="low", hours=1, deadline_in=2.5)
     closest = make_job("closest", priority="medium", hours=1, deadline_in=1.2)
     done = make_job("done", priority="low", hours=1, deadline_in=1, status="completed")
-    changed = scheduler.update_priorities([relaxed, closer, closest, done])
-    assert {j.id for j in changed} == {"closer", "closest"}
+    given = [relaxed, closer, closest, done]
+    assert scheduler.update_priorities(given) == given  # every job given, as it is now
     assert relaxed.priority is JobPriority.LOW
     assert closer.priority is JobPriority.MEDIUM
     assert closest.priority is JobPriority.CRITICAL

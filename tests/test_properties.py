@@ -164,11 +164,15 @@ class FarmMachine(RuleBasedStateMachine):
                     assert self.manager.jobs[dep].status == RenderJobStatus.COMPLETED
 
     @invariant()
-    def index_matches_statuses(self):
-        queue = self.manager._index.queue
+    def the_queue_holds_exactly_the_jobs_that_could_start(self):
+        queued = {job.id for job in self.manager.waiting_jobs()}
         for job in self.manager.jobs.values():
-            if job.id in queue:
-                assert job.status in (RenderJobStatus.PENDING, RenderJobStatus.QUEUED)
+            ready = job.status in (RenderJobStatus.PENDING, RenderJobStatus.QUEUED) and all(
+                self.manager.jobs.get(d) is not None
+                and self.manager.jobs[d].status == RenderJobStatus.COMPLETED
+                for d in job.dependencies
+            )
+            assert (job.id in queued) == ready, job.id
 
 
 FarmMachine.TestCase.settings = settings(

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from builders import make_client, make_farm, make_job, make_node
 
+from render_farm_manager.core.errors import UnknownClientError
 from render_farm_manager.core.models import RenderJobStatus
 from render_farm_manager.resource_management.quota_book import QuotaBook
 from render_farm_manager.resource_management.resource_partitioner import ResourcePartitioner
@@ -75,12 +76,15 @@ def test_can_borrow_resources_respects_limit_and_ceiling():
     assert partitioner.can_borrow_resources("a", "b", 15)
     assert not partitioner.can_borrow_resources("a", "b", 16)  # only half of a's idle 30
     assert not partitioner.can_borrow_resources("a", "a", 1)
-    assert not partitioner.can_borrow_resources("zzz", "b", 1)
     assert not partitioner.can_borrow_resources("a", "b", 0)
+    with pytest.raises(UnknownClientError):
+        partitioner.can_borrow_resources("zzz", "b", 1)
 
 
 def test_guarantees_above_capacity_are_scaled_and_never_crash():
     partitioner = ResourcePartitioner()
+    for i in range(12):
+        partitioner.add_node(make_node(f"n{i}"))
     for cid in "xyz":
         partitioner.add_client(make_client(cid, guaranteed=60, maximum=100))
         partitioner.update_client_demand(cid, 100)

@@ -278,14 +278,15 @@ def test_edf_orders_by_deadline():
 
 def test_baselines_ignore_guarantees_while_ours_honours_them():
     for scheduler, expected_b in ((FifoScheduler(), 0), (None, 1)):
-        manager, _clock = make_farm(nodes=0, clients=(), scheduler=scheduler)
+        manager, clock = make_farm(nodes=0, clients=(), scheduler=scheduler)
         manager.add_client(make_client("a", guaranteed=0))
         manager.add_client(make_client("b", guaranteed=50))
         for i in range(2):
             manager.add_node(make_node(f"n{i}"))
         for i in range(2):
             manager.submit_job(make_job(f"a{i}", client="a", now=T0))
-        manager.submit_job(make_job("b0", client="b", now=T0 + timedelta(minutes=1)))
+        clock.advance(timedelta(minutes=1))
+        manager.submit_job(make_job("b0", client="b", now=clock.now()))
         manager.run_scheduling_cycle()
         running_b = sum(
             1 for j in manager.jobs.values() if j.status == "running" and j.client_id == "b"

@@ -69,6 +69,31 @@ def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:
     raise TypeError(f"clock must have a now() method or be callable, got {type(clock).__name__}")
 
 
+class CheckedClock:
+    """A clock whose answers are checked: a datetime, naive local time (aware times are
+    converted). Anything else raises :class:`~render_farm_manager.core.errors.ClockError`
+    before the manager changes anything. Other attributes are those of the wrapped clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.wrapped = clock
+
+    def now(self) -> datetime:
+        from render_farm_manager.core.errors import ClockError
+
+        try:
+            moment = self.wrapped.now()
+        except Exception as error:  # a broken clock must not half-change the farm
+            raise ClockError(f"the clock failed: {error!r}") from error
+        if not isinstance(moment, datetime):
+            raise ClockError(
+                f"the clock must return a datetime, it returned {type(moment).__name__} {moment!r}"
+            )
+        return to_naive_local(moment)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.wrapped, name)
+
+
 def to_naive_local(moment: datetime) -> datetime:
     """Drop the timezone of an aware datetime after converting it to local time."""
     if moment.tzinfo is None:

@@ -112,3 +112,55 @@ class InvalidInputError(RenderFarmError, ValueError):
         self.field = field
         self.object_id = object_id
         super().__init__(message)
+
+
+class NodeUnavailableError(RenderFarmError, ValueError):
+    """A job was put on a node that cannot take it now."""
+
+    def __init__(self, job_id: str, node_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.node_id = node_id
+        self.reason = reason
+        super().__init__(f"node {node_id!r} cannot take job {job_id!r}: {reason}")
+
+
+class JobNotReadyError(RenderFarmError, ValueError):
+    """A job was started before the jobs it depends on completed."""
+
+    def __init__(self, job_id: str, waiting_for: list[str]) -> None:
+        self.job_id = job_id
+        self.waiting_for = waiting_for
+        shown = ", ".join(repr(d) for d in waiting_for[:5]) + (
+            " ..." if len(waiting_for) > 5 else ""
+        )
+        super().__init__(
+            f"job {job_id!r} cannot start before its dependencies complete (waiting for {shown})"
+        )
+
+
+class JobFinishedError(RenderFarmError, ValueError):
+    """A finished (completed, failed or cancelled) job cannot be changed that way."""
+
+    def __init__(self, job_id: str, status: str, change: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"job {job_id!r} is {status}; its {change} can no longer change")
+
+
+class DependencyCycleError(RenderFarmError, ValueError):
+    """Dependencies that would make a job wait for itself."""
+
+    def __init__(self, job_id: str, cycle: list[str]) -> None:
+        self.job_id = job_id
+        self.cycle = cycle
+        super().__init__(
+            f"job {job_id!r} would wait for itself: circular dependency {' -> '.join(cycle)}"
+        )
+
+
+class ClockError(RenderFarmError, TypeError):
+    """The clock given to the manager did not return a usable time."""
+
+
+class CyclePlanError(RenderFarmError, ValueError):
+    """A scheduler planned something the farm cannot do; nothing of the cycle was applied."""

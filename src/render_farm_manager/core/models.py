@@ -6,13 +6,21 @@ seed example keeps working.
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from render_farm_manager.core.clock import to_naive_local
+
+EARLIEST_TIME = datetime(1971, 1, 1)
+LATEST_TIME = datetime(9000, 1, 1)
+"""Times outside this range are refused: the farm adds and subtracts years of work to them."""
+MAX_HOURS = 100_000.0
+"""About 11 years: the longest render, deadline slack or uptime a model accepts."""
+MAX_ID_LENGTH = 256
 
 
 class RenderJobStatus(StrEnum):
@@ -88,10 +96,33 @@ class NodeType(StrEnum):
     SPECIALIZED = "specialized"
 
 
-class FarmModel(BaseModel):
-    """Base of every model: mutable, validated on assignment, ``.copy()`` without warnings."""
+class EditObserver(Protocol):
+    """Who holds a model and must see every edit of it (the manager's change path)."""
 
-    model_config = ConfigDict(validate_assignment=True, use_enum_values=False, extra="forbid")
+    def observes(self, model: FarmModel) -> bool:
+        """Is ``model`` (this very object) one the observer holds?"""
+        ...
+
+    def edit(self, model: FarmModel, name: str, value: Any) -> None:
+        """Apply ``model.name = value`` (already validated) as a change, or raise and change
+        nothing."""
+        ...
+
+
+class FarmModel(BaseModel):
+    """Base of every model: mutable, validated on assignment, ``.copy()`` without warnings.
+
+    An assignment is validated on a copy first, so a refused value (a field out of range, or a
+    rule across fields such as a ceiling below a guarantee) leaves the model as it was. When the
+    model is held by a manager, the validated edit goes to the manager's change path instead of
+    being written here: it is applied there as if the corresponding manager method had been
+    called, or refused with the documented error.
+    """
+
+    model_config = ConfigDict(
+        validate_assignment=True, use_enum_values=False, extra="forbid", allow_inf_nan=False
+    )
+    _held_by: weakref.ReferenceType[Any] | None = PrivateAttr(default=None)
 
     def copy(  # type: ignore[override]
         self, *, update: dict[str, Any] | None = None, deep: bool = False
@@ -99,24 +130,81 @@ class FarmModel(BaseModel):
         """Same as :meth:`model_copy` (kept for the seed API)."""
         return self.model_copy(update=update, deep=deep)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in type(self).model_fields:
+            super().__setattr__(name, value)
+            return
+        checked = self.checked_value(name, value)
+        observer = self.holder()
+        if observer is not None and observer.observes(self):
+            observer.edit(self, name, checked)
+            return
+        self.__dict__[name] = checked
+        self.__pydantic_fields_set__.add(name)
+
+    def checked_value(self, name: str, value: Any) -> Any:
+        """``value`` as the model would store it in ``name``; raises ``ValidationError`` (naming
+        the field) and changes nothing when the model would refuse it."""
+        trial = self.__copy__()
+        BaseModel.__setattr__(trial, name, value)
+        return trial.__dict__[name]
+
+    def holder(self) -> EditObserver | None:
+        """The change path holding this model, if any."""
+        private = self.__pydantic_private__
+        ref = private.get("_held_by") if private else None
+        return ref() if ref is not None else None
+
+    def hold(self, observer: EditObserver | None) -> None:
+        """Route later edits of this model to ``observer`` (None: edits apply here again)."""
+        private = self.__pydantic_private__
+        if private is not None:
+            private["_held_by"] = None if observer is None else weakref.ref(observer)
+
+    def __copy__(self) -> Any:
+        duplicate = super().__copy__()
+        duplicate.hold(None)  # a copy is a new object: nobody holds it
+        return duplicate
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        duplicate = super().__deepcopy__(memo)
+        duplicate.hold(None)
+        return duplicate
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = state.get("__pydantic_private__")
+        if private:
+            state["__pydantic_private__"] = {**private, "_held_by": None}
+        return state
+
 
 def _naive(value: datetime | None) -> datetime | None:
-    return None if value is None else to_naive_local(value)
+    """Aware times become naive local times; times the farm cannot compute with are refused."""
+    if value is None:
+        return None
+    value = to_naive_local(value)
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise ValueError(
+            f"{value.isoformat()} is outside the times the farm accepts "
+            f"({EARLIEST_TIME.year}-{LATEST_TIME.year})"
+        )
+    return value
 
 
 class NodeCapabilities(FarmModel):
-    cpu_cores: int = Field(gt=0)
-    memory_gb: int = Field(gt=0)
-    gpu_model: str | None = None
-    gpu_count: int = Field(default=0, ge=0)
-    gpu_memory_gb: float = Field(default=0.0, ge=0)
-    gpu_compute_capability: float = Field(default=0.0, ge=0)
-    storage_gb: int = Field(default=1000, gt=0)
-    specialized_for: list[str] = Field(default_factory=list)
+    cpu_cores: int = Field(gt=0, le=1_000_000)
+    memory_gb: int = Field(gt=0, le=100_000_000)
+    gpu_model: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    gpu_count: int = Field(default=0, ge=0, le=10_000)
+    gpu_memory_gb: float = Field(default=0.0, ge=0, le=1_000_000)
+    gpu_compute_capability: float = Field(default=0.0, ge=0, le=1_000)
+    storage_gb: int = Field(default=1000, gt=0, le=1_000_000_000)
+    specialized_for: list[str] = Field(default_factory=list, max_length=1_000)
 
 
 class RenderNode(FarmModel):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     name: str
     status: NodeStatus = NodeStatus.ONLINE
     capabilities: NodeCapabilities
@@ -124,34 +212,45 @@ class RenderNode(FarmModel):
     current_job_id: str | None = None
     performance_history: dict[str, float] = Field(default_factory=dict)
     last_error: str | None = None
-    uptime_hours: float = Field(default=0.0, ge=0)
+    uptime_hours: float = Field(default=0.0, ge=0, le=10 * MAX_HOURS)
     # Beyond the seed contract.
     node_type: NodeType | None = None
     draining: bool = False
     """True while the node finishes its current job before going to maintenance."""
-    idle_power_watts: float | None = Field(default=None, ge=0)
-    busy_power_watts: float | None = Field(default=None, ge=0)
+    idle_power_watts: float | None = Field(default=None, ge=0, le=10_000_000)
+    busy_power_watts: float | None = Field(default=None, ge=0, le=10_000_000)
+
+    @field_validator("performance_history")
+    @classmethod
+    def _speeds_are_positive(cls, history: dict[str, float]) -> dict[str, float]:
+        for job_type, speed in history.items():
+            if not 0 < speed <= 1_000:
+                raise ValueError(
+                    f"performance_history[{job_type!r}] is a speed relative to the estimate "
+                    f"and must be within (0, 1000], got {speed}"
+                )
+        return history
 
 
 class RenderJob(FarmModel):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     name: str
-    client_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     status: RenderJobStatus = RenderJobStatus.PENDING
     job_type: str = "generic"
     priority: JobPriority = JobPriority.MEDIUM
     submission_time: datetime | None = None
     deadline: datetime
-    estimated_duration_hours: float = Field(gt=0)
+    estimated_duration_hours: float = Field(gt=0, le=MAX_HOURS)
     progress: float = Field(default=0.0, ge=0, le=100)
     requires_gpu: bool = False
-    memory_requirements_gb: float = Field(default=4.0, gt=0)
-    cpu_requirements: int = Field(default=1, gt=0)
+    memory_requirements_gb: float = Field(default=4.0, gt=0, le=100_000_000)
+    cpu_requirements: int = Field(default=1, gt=0, le=1_000_000)
     scene_complexity: int = Field(default=5, ge=1, le=10)
     dependencies: list[str] = Field(default_factory=list)
     assigned_node_id: str | None = None
     output_path: str = ""
-    error_count: int = Field(default=0, ge=0)
+    error_count: int = Field(default=0, ge=0, le=1_000_000)
     can_be_preempted: bool = True
     supports_progressive_output: bool = False
     supports_checkpoint: bool = False
@@ -169,7 +268,12 @@ class RenderJob(FarmModel):
     """Why a pending job cannot start (a failed or cancelled dependency)."""
     failure_reason: str | None = None
     excluded_node_ids: list[str] = Field(default_factory=list)
-    """Nodes that failed this job repeatedly; the job is never placed on them again."""
+    """Nodes that failed this job repeatedly; the job is not placed on them again (unless every
+    node that could run it is among them: then the least-failing one is taken off the list and
+    ``placement_warning`` says so)."""
+    placement_warning: str | None = None
+    """Why the job may wait forever or runs where it would rather not (no node in the farm can
+    run it; every fitting node is blocklisted for it)."""
 
     _naive_times = field_validator(
         "submission_time",
@@ -182,7 +286,7 @@ class RenderJob(FarmModel):
 
 
 class Client(FarmModel):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     name: str
     sla_tier: ServiceTier = ServiceTier.STANDARD
     guaranteed_resources: float = Field(default=0.0, ge=0, le=100)
@@ -190,22 +294,30 @@ class Client(FarmModel):
 
     @model_validator(mode="after")
     def _ceiling_not_below_guarantee(self) -> Client:
-        if self.max_resources < self.guaranteed_resources:
-            raise ValueError(
-                f"max_resources ({self.max_resources}) must not be below "
-                f"guaranteed_resources ({self.guaranteed_resources})"
-            )
-        return self
+        return _check_ceiling(self)  # type: ignore[no-any-return]
+
+
+def _check_ceiling(client: Any) -> Any:
+    if client.max_resources < client.guaranteed_resources:
+        raise ValueError(
+            f"max_resources ({client.max_resources}) must not be below "
+            f"guaranteed_resources ({client.guaranteed_resources})"
+        )
+    return client
 
 
 class RenderClient(FarmModel):
     """The older client shape; exposes ``id`` and ``sla_tier`` like :class:`Client`."""
 
-    client_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     name: str
     service_tier: ServiceTier = ServiceTier.STANDARD
     guaranteed_resources: float = Field(default=0.0, ge=0, le=100)
     max_resources: float = Field(default=100.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ceiling_not_below_guarantee(self) -> RenderClient:
+        return _check_ceiling(self)  # type: ignore[no-any-return]
 
     @property
     def id(self) -> str:
@@ -258,8 +370,8 @@ class AuditLogEntry(FarmModel):
 
 class ProgressiveOutputConfig(FarmModel):
     enabled: bool = True
-    interval_minutes: float = Field(default=30, gt=0)
-    quality_levels: list[int] = Field(default_factory=lambda: [25, 50, 75])
+    interval_minutes: float = Field(default=30, gt=0, le=60 * MAX_HOURS)
+    quality_levels: list[int] = Field(default_factory=lambda: [25, 50, 75], max_length=100)
     max_overhead_percentage: float = Field(default=5.0, ge=0, le=100)
 
     @field_validator("quality_levels")

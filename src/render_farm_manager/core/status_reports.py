@@ -1,56 +1,112 @@
-"""The dictionaries behind ``get_job_status``, ``get_client_status`` and ``get_farm_status``."""
+"""The dictionaries behind ``get_job_status``, ``get_client_status`` and ``get_farm_status``.
+
+They read the farm's state (the change path's dictionaries and index) and what components know;
+they change nothing and never import the manager.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from render_farm_manager.core.change_path import ChangePath
 from render_farm_manager.core.clock import hours_between
 from render_farm_manager.core.models import (
     AnyClient,
     JobPriority,
     NodeStatus,
+    PerformanceMetrics,
     RenderJob,
     RenderJobStatus,
+    ResourceAllocation,
     ServiceTier,
 )
+from render_farm_manager.core.work import remaining_hours
 
 if TYPE_CHECKING:
-    from render_farm_manager.core.manager import RenderFarmManager
+    from render_farm_manager.core.interfaces import (
+        EnergyOptimizerInterface,
+        ProgressiveRendererInterface,
+        SchedulerInterface,
+    )
 
 S = RenderJobStatus
 _ACTIVE = (S.PENDING, S.QUEUED, S.RUNNING, S.PAUSED)
+BestSpeed = Callable[[RenderJob], float | None]
 
 
 def expected_completion(
-    manager: RenderFarmManager, job: RenderJob, _depth: int = 0
+    path: ChangePath,
+    job: RenderJob,
+    forecast: Mapping[str, datetime],
+    now: datetime,
+    best_speed: BestSpeed,
 ) -> datetime | None:
-    """When the job is expected to finish, or None when it cannot be told (or never will)."""
-    if job.status == S.COMPLETED:
-        return job.completed_at
-    if job.status in (S.FAILED, S.CANCELLED, S.PAUSED) or job.blocked_reason:
-        return None
-    forecast = manager.forecast()
-    if job.id in forecast:
-        return forecast[job.id]
-    if _depth > 50:
-        return None
-    # Waiting on dependencies: after the last parent, on the fastest fitting node.
-    parent_finishes = []
-    for dep_id in job.dependencies:
-        parent = manager.jobs.get(dep_id)
-        finish = None if parent is None else expected_completion(manager, parent, _depth + 1)
-        if finish is None:
-            return None
-        parent_finishes.append(finish)
-    start = max([manager.clock.now(), *parent_finishes])
-    return manager.scheduler.expected_finish_on_best_node(job, manager.nodes.values(), start)
+    """When the job is expected to finish, or None when it cannot be told (or never will).
+
+    Running and eligible waiting work comes from the forecast of the queue. Work waiting on
+    dependencies starts after its last parent, on the fastest fitting online node; the chain of
+    parents is walked once, however deep.
+    """
+    known: dict[str, datetime | None] = {}
+    on_stack = {job.id}
+
+    def direct(current: RenderJob) -> tuple[bool, datetime | None]:
+        """(settled, finish) for a job whose finish needs no parent."""
+        if current.status == S.COMPLETED:
+            return True, current.completed_at
+        if current.status in (S.FAILED, S.CANCELLED, S.PAUSED) or current.blocked_reason:
+            return True, None
+        if current.id in forecast:
+            return True, forecast[current.id]
+        return False, None
+
+    stack = [job]
+    while stack:
+        current = stack[-1]
+        if current.id in known:
+            stack.pop()
+            continue
+        settled, finish = direct(current)
+        if settled:
+            known[current.id] = finish
+            stack.pop()
+            on_stack.discard(current.id)
+            continue
+        parents = [path.jobs.get(d) for d in current.dependencies]
+        pending = [p for p in parents if p is not None and p.id not in known]
+        if any(p.id in on_stack for p in pending):  # a cycle: cannot be told
+            pending = []
+            parents = [None]
+        if pending:
+            stack.extend(pending)
+            on_stack.update(p.id for p in pending)
+            continue
+        stack.pop()
+        on_stack.discard(current.id)
+        finishes = [known.get(p.id) if p is not None else None for p in parents]
+        speed = best_speed(current)
+        if speed is None or any(f is None for f in finishes):
+            known[current.id] = None
+            continue
+        start = max([now, *(f for f in finishes if f is not None)])
+        known[current.id] = start + timedelta(hours=remaining_hours(current) / speed)
+    return known[job.id]
 
 
-def job_status(manager: RenderFarmManager, job: RenderJob) -> dict[str, Any]:
-    now = manager.clock.now()
-    finish = expected_completion(manager, job)
+def job_status(
+    path: ChangePath,
+    job: RenderJob,
+    *,
+    forecast: Mapping[str, datetime],
+    scheduler: SchedulerInterface,
+    previews: ProgressiveRendererInterface,
+    best_speed: BestSpeed,
+) -> dict[str, Any]:
+    now = path.now()
+    finish = expected_completion(path, job, forecast, now, best_speed)
     if job.status == S.COMPLETED:
         will_meet = job.completed_at is not None and job.completed_at <= job.deadline
     else:
@@ -61,9 +117,7 @@ def job_status(manager: RenderFarmManager, job: RenderJob) -> dict[str, Any]:
         "client_id": job.client_id,
         "status": RenderJobStatus(job.status).value,
         "priority": JobPriority(job.priority).value,
-        "effective_priority": manager.scheduler.effective_priority(
-            job, manager._index.inheritance, now
-        ).value,
+        "effective_priority": scheduler.effective_priority(job, path.index.inheritance, now).value,
         "progress": job.progress,
         "deadline": job.deadline,
         "time_until_deadline_hours": hours_between(now, job.deadline),
@@ -72,29 +126,29 @@ def job_status(manager: RenderFarmManager, job: RenderJob) -> dict[str, Any]:
         "deadline_feasible": job.deadline_feasible,
         "assigned_node": job.assigned_node_id,
         "error_count": job.error_count,
-        "progressive_output_path": manager.progressive_renderer.get_latest_progressive_output(
-            job.id
-        ),
+        "progressive_output_path": previews.get_latest_progressive_output(job.id),
         "submission_time": job.submission_time,
         "last_checkpoint_time": job.last_checkpoint_time,
         "last_progressive_output_time": job.last_progressive_output_time,
         "blocked_reason": job.blocked_reason,
         "failure_reason": job.failure_reason,
+        "placement_warning": job.placement_warning,
         "emergency": job.emergency,
         "excluded_node_ids": list(job.excluded_node_ids),
     }
 
 
-def _online_count(manager: RenderFarmManager) -> int:
-    return sum(1 for n in manager.nodes.values() if n.status == NodeStatus.ONLINE)
+def _online_count(path: ChangePath) -> int:
+    return sum(1 for n in path.nodes.values() if n.status == NodeStatus.ONLINE)
 
 
-def client_status(manager: RenderFarmManager, client: AnyClient) -> dict[str, Any]:
-    jobs = [j for j in manager.jobs.values() if j.client_id == client.id]
+def client_status(
+    path: ChangePath, client: AnyClient, allocation: ResourceAllocation | None
+) -> dict[str, Any]:
+    jobs = [j for j in path.jobs.values() if j.client_id == client.id]
     by_status = Counter(RenderJobStatus(j.status).value for j in jobs)
-    online = _online_count(manager)
-    running = sum(1 for j in manager._index.running_by_node.values() if j.client_id == client.id)
-    allocation = manager.resource_allocations.get(client.id)
+    online = _online_count(path)
+    running = sum(1 for j in path.index.running_by_node.values() if j.client_id == client.id)
     return {
         "id": client.id,
         "name": client.name,
@@ -118,8 +172,8 @@ def client_status(manager: RenderFarmManager, client: AnyClient) -> dict[str, An
     }
 
 
-def _compute_resources(manager: RenderFarmManager) -> dict[str, float]:
-    online = [n for n in manager.nodes.values() if n.status == NodeStatus.ONLINE]
+def _compute_resources(path: ChangePath) -> dict[str, float]:
+    online = [n for n in path.nodes.values() if n.status == NodeStatus.ONLINE]
     totals = {"cpu": 0.0, "gpu": 0.0, "memory": 0.0}
     idle = {"cpu": 0.0, "gpu": 0.0, "memory": 0.0}
     for node in online:
@@ -139,27 +193,29 @@ def _compute_resources(manager: RenderFarmManager) -> dict[str, float]:
     return report
 
 
-def farm_status(manager: RenderFarmManager) -> dict[str, Any]:
-    node_counts = Counter(NodeStatus(n.status).value for n in manager.nodes.values())
-    job_counts = Counter(RenderJobStatus(j.status).value for j in manager.jobs.values())
-    by_client = Counter(j.client_id for j in manager.jobs.values())
-    energy = manager.energy_optimizer
+def farm_status(
+    path: ChangePath, *, energy: EnergyOptimizerInterface, metrics: PerformanceMetrics
+) -> dict[str, Any]:
+    node_counts = Counter(NodeStatus(n.status).value for n in path.nodes.values())
+    job_counts = Counter(RenderJobStatus(j.status).value for j in path.jobs.values())
+    by_client = Counter(j.client_id for j in path.jobs.values())
+    now = path.now()
     return {
-        "total_nodes": len(manager.nodes),
+        "total_nodes": len(path.nodes),
         "nodes_by_status": {s.value: node_counts.get(s.value, 0) for s in NodeStatus},
-        "total_jobs": len(manager.jobs),
+        "total_jobs": len(path.jobs),
         "jobs_by_status": {s.value: job_counts.get(s.value, 0) for s in RenderJobStatus},
         "jobs_by_client": dict(by_client),
-        "total_clients": len(manager.clients),
+        "total_clients": len(path.clients),
         "current_energy_mode": energy.current_energy_mode.value,
-        "performance_metrics": manager.performance_metrics.model_dump(),
-        "compute_resources": _compute_resources(manager),
-        "queue_length": manager.queue_length,
+        "performance_metrics": metrics.model_dump(),
+        "compute_resources": _compute_resources(path),
+        "queue_length": len(path.index.queue),
         "energy_cost": energy.total_cost,
-        "time": manager.clock.now(),
-        "next_price_change": energy.tariff.next_change(manager.clock.now()),
-        "current_energy_price": energy.get_time_of_day_energy_price(manager.clock.now()),
-        "draining_nodes": [n.id for n in manager.nodes.values() if n.draining],
+        "time": now,
+        "next_price_change": energy.next_price_change(now),
+        "current_energy_price": energy.get_time_of_day_energy_price(now),
+        "draining_nodes": [n.id for n in path.nodes.values() if n.draining],
     }
 
 

@@ -8,9 +8,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from render_farm_manager.core.clock import Clock, as_clock, hours_between
+from render_farm_manager.core.interfaces import (
+    AuditLoggerInterface,
+    EnergyOptimizerInterface,
+    PerformanceMonitorInterface,
+)
 from render_farm_manager.core.models import (
     PRIORITY_RANK,
     EnergyMode,
@@ -23,7 +27,6 @@ from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.energy_optimization.power_model import node_power
 from render_farm_manager.energy_optimization.tariff import TimeOfUseTariff
 from render_farm_manager.node_specialization.fit import fits, hardware_misfit
-from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
 
 ENERGY_WEIGHT_BY_MODE: dict[EnergyMode, float] = {
     EnergyMode.PERFORMANCE: 0.0,
@@ -45,11 +48,11 @@ class PowerDownAdvice:
     reason: str
 
 
-class EnergyOptimizer:
+class EnergyOptimizer(EnergyOptimizerInterface):
     def __init__(
         self,
-        audit_logger: AuditLogger | None = None,
-        performance_monitor: PerformanceMonitor | None = None,
+        audit_logger: AuditLoggerInterface | None = None,
+        performance_monitor: PerformanceMonitorInterface | None = None,
         peak_hours_start: time = time(8, 0),
         peak_hours_end: time = time(20, 0),
         peak_energy_cost: float = 0.15,
@@ -90,6 +93,9 @@ class EnergyOptimizer:
     def use_clock(self, clock: Clock) -> None:
         self.clock = clock
 
+    def next_price_change(self, moment: datetime) -> datetime | None:
+        return self.tariff.next_change(moment)
+
     # -- modes and prices ----------------------------------------------------------------------
 
     def set_energy_mode(self, mode: EnergyMode | str) -> EnergyMode:
@@ -114,9 +120,6 @@ class EnergyOptimizer:
         kw = node_power(node).busy_watts / 1000.0
         return self.tariff.cost(kw, start_time, start_time + timedelta(hours=hours))
 
-    def calculate_energy_kwh(self, job: UnitOfWork, node: RenderNode, speed: float = 1.0) -> float:
-        return node_power(node).busy_watts / 1000.0 * remaining_hours(job) / speed
-
     # -- deferral ------------------------------------------------------------------------------
 
     def _deferrable(self, job: UnitOfWork) -> bool:
@@ -137,17 +140,18 @@ class EnergyOptimizer:
         self,
         job: UnitOfWork,
         now: datetime,
-        expected_hours: float | None = None,
         queue_wait_hours: float = 0.0,
+        margin_hours: float | None = None,
     ) -> datetime | None:
         """When ``job`` should start instead of now to save energy cost, or None to start now.
 
         Only non-urgent work allowed by the current mode is deferred, only while a cheaper price
-        is coming, and only when the job still finishes ``deadline_safety_margin_hours`` before its
-        deadline after waiting for it *and* for ``queue_wait_hours``, the time the farm needs
-        for the work queued ahead of it (so that deferred work does not all land on the cheap
-        hours at once), using at most ``deferral_headroom`` of the time left (the rest is kept
-        for work not yet submitted).
+        is coming, and only when the job still finishes ``margin_hours`` (the scheduler's
+        deadline safety margin; this optimizer's ``deadline_safety_margin_hours`` when used on
+        its own) before its deadline after waiting for it *and* for ``queue_wait_hours``, the
+        time the farm needs for the work queued ahead of it (so that deferred work does not all
+        land on the cheap hours at once), using at most ``deferral_headroom`` of the time left
+        (the rest is kept for work not yet submitted).
         """
         if not self._deferrable(job):
             return None
@@ -155,9 +159,9 @@ class EnergyOptimizer:
         if tariff.price_at(now) <= tariff.min_price:
             return None
         cheap_start = tariff.next_cheapest_start(now)
-        hours = remaining_hours(job) if expected_hours is None else expected_hours
-        needed = (max(0.0, queue_wait_hours) + hours) / self.deferral_headroom
-        finish = cheap_start + timedelta(hours=needed + self.deadline_safety_margin_hours)
+        margin = self.deadline_safety_margin_hours if margin_hours is None else margin_hours
+        needed = (max(0.0, queue_wait_hours) + remaining_hours(job)) / self.deferral_headroom
+        finish = cheap_start + timedelta(hours=needed + margin)
         return cheap_start if finish <= job.deadline else None
 
     # -- placement -----------------------------------------------------------------------------
@@ -194,7 +198,8 @@ class EnergyOptimizer:
         self, jobs: list[RenderJob], nodes: list[RenderNode]
     ) -> dict[str, float]:
         """Compare running every job now on an average node against the current mode's plan
-        (deferral to cheaper hours, efficient nodes)."""
+        (deferral to cheaper hours, efficient nodes). In performance mode the scheduler pursues
+        no savings, so none are reported."""
         now = self.clock.now()
         online = [n for n in nodes if n.status == NodeStatus.ONLINE] or list(nodes)
         result = {
@@ -205,6 +210,7 @@ class EnergyOptimizer:
         }
         if not online:
             return {**result, "savings": 0.0, "savings_percentage": 0.0}
+        performance = self.current_energy_mode == EnergyMode.PERFORMANCE
         for job in jobs:
             candidates = [n for n in online if hardware_misfit(job, n.capabilities) is None]
             if not candidates:
@@ -215,6 +221,12 @@ class EnergyOptimizer:
             result["baseline_cost"] += self.tariff.cost(
                 average_kw, now, now + timedelta(hours=hours)
             )
+            if performance:  # the plan is the baseline
+                result["optimized_kwh"] += average_kw * hours
+                result["optimized_cost"] += self.tariff.cost(
+                    average_kw, now, now + timedelta(hours=hours)
+                )
+                continue
             best = min(candidates, key=lambda n: node_power(n).busy_watts)
             start = self.deferral_until(job, now) or now
             best_kw = node_power(best).busy_watts / 1000.0
@@ -232,6 +244,7 @@ class EnergyOptimizer:
         waiting_jobs: Iterable[UnitOfWork],
         now: datetime | None = None,
         keep_awake: int = 1,
+        margin_hours: float | None = None,
     ) -> list[PowerDownAdvice]:
         """Idle online nodes that no waiting, non-deferred job can use, and when to wake them.
 
@@ -241,7 +254,7 @@ class EnergyOptimizer:
         runnable: list[UnitOfWork] = []
         deferred: list[tuple[UnitOfWork, datetime]] = []
         for job in waiting_jobs:
-            start = self.deferral_until(job, now)
+            start = self.deferral_until(job, now, margin_hours=margin_hours)
             if start is None:
                 runnable.append(job)
             else:
@@ -280,27 +293,20 @@ class EnergyOptimizer:
             return power.busy_watts
         return power.idle_watts
 
-    def record_usage(self, nodes: Iterable[RenderNode], start: datetime, end: datetime) -> float:
-        """Account the energy ``nodes`` drew between ``start`` and ``end``; returns the kWh."""
+    def measure_usage(
+        self, nodes: Iterable[RenderNode], start: datetime, end: datetime
+    ) -> tuple[float, float]:
+        """(kWh, cost) that ``nodes``, as they are now, drew between ``start`` and ``end``."""
         hours = hours_between(start, end)
         if hours <= 0:
-            return 0.0
+            return 0.0, 0.0
         kw = sum(self.node_draw_watts(n) for n in nodes) / 1000.0
-        cost = self.tariff.cost(kw, start, end)
-        kwh = kw * hours
+        return kw * hours, self.tariff.cost(kw, start, end)
+
+    def add_usage(self, kwh: float, cost: float, start: datetime) -> None:
+        """Account measured usage (booked to the hour of day it started in)."""
         with self._lock:
             self.total_kwh += kwh
             self.total_cost += cost
             self.kwh_by_hour[start.hour] += kwh
             self.cost_by_hour[start.hour] += cost
-        return kwh
-
-    def usage_report(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "total_kwh": self.total_kwh,
-                "total_cost": self.total_cost,
-                "kwh_by_hour": dict(self.kwh_by_hour),
-                "cost_by_hour": dict(self.cost_by_hour),
-                "energy_mode": self.current_energy_mode.value,
-            }

@@ -86,6 +86,14 @@ class LearnedSpeeds:
     def node_speeds(self, node_id: str) -> dict[str, float]:
         return {jt: e.speed for (nid, jt), e in self._by_node.items() if nid == node_id}
 
+    def set_node(self, node_id: str, job_type: str, speed: float) -> None:
+        """Take ``speed`` as the node's speed for ``job_type`` (an operator's correction)."""
+        with self._lock:
+            current = self._by_node.get((node_id, job_type))
+            samples = current.samples if current is not None else 1
+            self._by_node[(node_id, job_type)] = SpeedEstimate(speed, samples)
+            self.version += 1
+
     def seed_node(self, node_id: str, job_type: str, speed: float) -> None:
         """Start from a known speed (e.g. a node's stored ``performance_history``)."""
         with self._lock:

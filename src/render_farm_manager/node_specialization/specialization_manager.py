@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from render_farm_manager.core.errors import InvalidInputError
+from render_farm_manager.core.interfaces import (
+    AuditLoggerInterface,
+    NodeSpecializerInterface,
+    PerformanceMonitorInterface,
+)
 from render_farm_manager.core.models import RenderJob, RenderNode
+from render_farm_manager.core.validation import finite_number, positive_hours
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.fit import fits, hardware_misfit, misfit
 from render_farm_manager.node_specialization.hardware import hardware_class, node_type
@@ -19,10 +26,9 @@ from render_farm_manager.node_specialization.scoring import (
     specialization_score,
     speed_score,
 )
-from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
 
 
-class NodeSpecializationManager:
+class NodeSpecializationManager(NodeSpecializerInterface):
     """Matches jobs to nodes by hardware, specialisation and learned per-node, per-class speed.
 
     ``learning_rate`` is how far one observed render moves a speed estimate; ``history_weight`` is
@@ -33,8 +39,8 @@ class NodeSpecializationManager:
 
     def __init__(
         self,
-        audit_logger: AuditLogger | None = None,
-        performance_monitor: PerformanceMonitor | None = None,
+        audit_logger: AuditLoggerInterface | None = None,
+        performance_monitor: PerformanceMonitorInterface | None = None,
         learning_rate: float = 0.2,
         history_weight: float = 0.3,
         learning_enabled: bool = True,
@@ -69,10 +75,14 @@ class NodeSpecializationManager:
             return 1.0
         return self.speeds.class_speed(hardware_class_key, job_type)
 
-    def expected_hours(self, job: UnitOfWork, node: RenderNode) -> float:
-        """Expected wall-clock hours for the rest of ``job`` on ``node``."""
-        remaining = job.estimated_duration_hours * (1.0 - job.progress / 100.0)
-        return remaining / self.expected_speed(node, job.job_type)
+    @property
+    def learned_version(self) -> int:
+        return self.speeds.version
+
+    def speeds_edited(self, node: RenderNode) -> None:
+        """``node.performance_history`` was edited: its values are the node's speeds now."""
+        for job_type, speed in node.performance_history.items():
+            self.speeds.set_node(node.id, job_type, speed)
 
     def update_performance_history(
         self, job: RenderJob, node: RenderNode, metrics: dict[str, Any]
@@ -83,23 +93,30 @@ class NodeSpecializationManager:
         Returns the node's new speed estimate for the job type and stores it in
         ``node.performance_history``.
         """
-        if "render_time_hours" not in metrics:
-            raise ValueError("metrics must hold 'render_time_hours', the observed render time")
-        observed = float(metrics["render_time_hours"])
-        fraction = float(metrics.get("work_fraction", 1.0))
-        if observed <= 0 or not 0 < fraction <= 1:
-            raise ValueError(
-                "render_time_hours must be > 0 and work_fraction in (0, 1]; "
-                f"got {observed}, {fraction}"
+        if not isinstance(metrics, dict) or "render_time_hours" not in metrics:
+            raise InvalidInputError(
+                "metrics must be a dict holding 'render_time_hours', the observed render time",
+                field="metrics",
+                object_id=job.id,
             )
+        observed = positive_hours(metrics["render_time_hours"], "render_time_hours", job.id)
+        fraction = finite_number(metrics.get("work_fraction", 1.0), "work_fraction", job.id)
+        if not 0 < fraction <= 1:
+            raise InvalidInputError(
+                f"work_fraction of {job.id!r} must be within (0, 1], got {fraction}",
+                field="work_fraction",
+                object_id=job.id,
+            )
+        per_frame = metrics.get("render_time_per_frame")
+        if per_frame is not None:
+            per_frame = finite_number(per_frame, "render_time_per_frame", job.id)
         if not self.learning_enabled:
             return node.performance_history.get(job.job_type, 1.0)
         expected = job.estimated_duration_hours * fraction
         speed = self.speeds.observe(node.id, hardware_class(node), job.job_type, expected, observed)
         node.performance_history[job.job_type] = round(speed, 6)
-        per_frame = metrics.get("render_time_per_frame")
         if per_frame is not None:
-            self.seconds_per_frame[(node.id, job.job_type)] = float(per_frame)
+            self.seconds_per_frame[(node.id, job.job_type)] = per_frame
         if self.audit_logger is not None:
             self.audit_logger.log_event(
                 "performance_learned",

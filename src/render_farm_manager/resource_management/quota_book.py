@@ -1,11 +1,16 @@
 """Per-client node quotas for one scheduling cycle (after Kubernetes' ElasticQuota).
 
 Each client has a guaranteed share and a ceiling, in nodes of the schedulable farm. Guarantees that
-add up to more than the farm are scaled down proportionally. A client may always run up to its
-guarantee. Beyond it, a client runs on capacity nobody is guaranteed (the free pool) or, when
-borrowing is allowed, on up to ``borrowing_limit_percentage`` of the idle guaranteed capacity of
-clients that have no work waiting. The idle guarantee of a client *with* work waiting is never lent,
-so returning work finds its guarantee free.
+add up to more than the farm are scaled down proportionally (:func:`scaled_guarantees`, the one
+place that rule lives). A client may always run up to its guarantee. Beyond it, a client runs on
+capacity nobody is guaranteed (the free pool) or, when borrowing is allowed, on up to
+``borrowing_limit_percentage`` of the idle guaranteed capacity of clients that have no work
+waiting. The idle guarantee of a client *with* work waiting is never lent, so returning work finds
+its guarantee free.
+
+The scheduler asks :meth:`QuotaBook.may_start` before each placement; what is *reported* about the
+partition comes from :meth:`QuotaBook.allocate`, which grants whole nodes through that same
+``may_start``/``started`` pair, so the report is exactly what the rules admit for that demand.
 """
 
 from __future__ import annotations
@@ -13,6 +18,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+_EPS = 1e-9
+
+
+def scaled_guarantees(guarantees_pct: Mapping[str, float]) -> dict[str, float]:
+    """Guarantees in percent of the farm, scaled down proportionally when they add up to more
+    than 100% (so they then add up to exactly 100%); otherwise returned unchanged."""
+    total = sum(guarantees_pct.values())
+    scale = min(1.0, 100.0 / total) if total > 0 else 1.0
+    return {client_id: float(g) * scale for client_id, g in guarantees_pct.items()}
+
+
+def nodes_for_percentage(percentage: float, nodes: int) -> int:
+    """Whole nodes needed to cover ``percentage`` percent of ``nodes`` (rounded up, at most
+    ``nodes``)."""
+    if nodes <= 0 or percentage <= 0:
+        return 0
+    return min(nodes, math.ceil(percentage * nodes / 100.0 - _EPS))
+
+
+def ceiling_nodes_for(ceiling_pct: float, nodes: int) -> int:
+    """A ceiling in whole nodes: rounded up, and at least one node for any positive ceiling."""
+    ceiling = math.ceil(ceiling_pct * nodes / 100.0 - _EPS)
+    if ceiling_pct > 0:
+        ceiling = max(1, ceiling)
+    return ceiling
 
 
 @dataclass
@@ -22,6 +53,23 @@ class ClientQuota:
     ceiling_nodes: int
     running: int = 0
     waiting: int = 0
+
+
+@dataclass(frozen=True)
+class NodeAllocation:
+    """Whole nodes per client for some demand, and how the part beyond each guarantee is
+    covered (amounts in nodes; fractional where guarantees are)."""
+
+    nodes: dict[str, int]
+    """Nodes granted to each client."""
+    demand: dict[str, int]
+    """The demand (nodes) the allocation was made for."""
+    from_pool: dict[str, float]
+    """Beyond-guarantee nodes each client runs on capacity nobody is guaranteed."""
+    borrowed_from: dict[str, dict[str, float]]
+    """borrower → lender → nodes borrowed from the lender's idle guarantee."""
+    lent_to: dict[str, dict[str, float]]
+    """lender → borrower → nodes lent (the mirror image of ``borrowed_from``)."""
 
 
 @dataclass
@@ -47,18 +95,15 @@ class QuotaBook:
         allow_borrowing: bool = True,
         borrowing_limit_percentage: float = 50.0,
     ) -> QuotaBook:
-        total_pct = sum(guarantees_pct.values())
-        scale = min(1.0, 100.0 / total_pct) if total_pct > 0 else 1.0
+        guarantees = scaled_guarantees(guarantees_pct)
         quotas = {}
-        for client_id, guarantee in guarantees_pct.items():
-            ceiling_pct = ceilings_pct.get(client_id, 100.0)
-            ceiling = math.ceil(ceiling_pct * schedulable_nodes / 100.0 - 1e-9)
-            if ceiling_pct > 0:
-                ceiling = max(1, ceiling)
+        for client_id, guarantee in guarantees.items():
             quotas[client_id] = ClientQuota(
                 client_id=client_id,
-                guaranteed_nodes=guarantee * scale * schedulable_nodes / 100.0,
-                ceiling_nodes=ceiling,
+                guaranteed_nodes=guarantee * schedulable_nodes / 100.0,
+                ceiling_nodes=ceiling_nodes_for(
+                    ceilings_pct.get(client_id, 100.0), schedulable_nodes
+                ),
                 running=running.get(client_id, 0),
                 waiting=waiting.get(client_id, 0),
             )
@@ -109,6 +154,116 @@ class QuotaBook:
         needed = self._beyond_guarantee_total() + extra
         return needed <= self.free_pool_nodes + self.lendable_nodes() + 1e-9
 
+    def demand(self) -> dict[str, int]:
+        """Nodes each client wants this cycle: what it runs plus what it has waiting."""
+        return {cid: max(0, q.running) + max(0, q.waiting) for cid, q in self.quotas.items()}
+
+    # -- the allocation the rules admit --------------------------------------------------------
+
+    def with_demand(self, demand: Mapping[str, int] | None = None) -> QuotaBook:
+        """A new book with the same quotas and settings, nobody running, and ``demand`` (nodes
+        per client; default: this book's :meth:`demand`) waiting. This book is not changed."""
+        wanted = self.demand() if demand is None else demand
+        quotas = {
+            cid: ClientQuota(
+                client_id=cid,
+                guaranteed_nodes=q.guaranteed_nodes,
+                ceiling_nodes=q.ceiling_nodes,
+                running=0,
+                waiting=max(0, int(wanted.get(cid, 0))),
+            )
+            for cid, q in self.quotas.items()
+        }
+        return QuotaBook(
+            quotas, self.schedulable_nodes, self.allow_borrowing, self.borrowing_limit_percentage
+        )
+
+    def allocate(self, demand: Mapping[str, int] | None = None) -> NodeAllocation:
+        """Whole nodes per client for ``demand`` (default: running + waiting of each client), by
+        exactly the rules :meth:`may_start` enforces. Pure: this book is not changed.
+
+        Starting from an empty farm (:meth:`with_demand`), nodes are granted one at a time
+        through :meth:`may_start`/:meth:`started`, at most ``schedulable_nodes`` in all, in this
+        fair order:
+
+        1. every client, up to its guarantee in whole nodes (these starts are always allowed);
+        2. then, repeatedly, the client that may start one more: clients still below their
+           (fractional) guarantee first, then the one least beyond its guarantee, ties in the
+           order of :attr:`quotas`.
+
+        So guarantees come first, then the free pool and what idle clients lend are shared
+        out evenly (water-filling) among the clients that want more.
+        """
+        book = self.with_demand(demand)
+        wanted = {cid: q.waiting for cid, q in book.quotas.items()}
+        order = list(book.quotas)
+        rank = {cid: i for i, cid in enumerate(order)}
+        granted = 0
+        # 1. Whole-node guarantees: may_start admits these whatever anybody else does.
+        for cid in order:
+            quota = book.quotas[cid]
+            while (
+                granted < book.schedulable_nodes
+                and quota.waiting > 0
+                and quota.running + 1 <= quota.guaranteed_nodes + _EPS
+                and book.may_start(cid)
+            ):
+                book.started(cid)
+                granted += 1
+        # 2. The rest, one node at a time. After step 1 nobody who still waits can become a
+        # lender, so the capacity beyond guarantees no longer grows while what it must cover
+        # does: a client refused once is refused for good and leaves the race.
+        active = [cid for cid in order if book.quotas[cid].waiting > 0]
+        while granted < book.schedulable_nodes and active:
+            cid = min(active, key=lambda c: book._fair_key(c, rank[c]))
+            if book.may_start(cid):
+                book.started(cid)
+                granted += 1
+                if book.quotas[cid].waiting > 0:
+                    continue
+            active.remove(cid)
+        return book._settle(wanted)
+
+    def _fair_key(self, client_id: str, rank: int) -> tuple[bool, float, int]:
+        quota = self.quotas[client_id]
+        beyond = max(0.0, quota.running - quota.guaranteed_nodes)
+        return (not self.below_guarantee(client_id), beyond, rank)
+
+    def _settle(self, wanted: dict[str, int]) -> NodeAllocation:
+        """Who covers what the clients run beyond their guarantees, in this book's state: the
+        free pool first (shared out evenly), the rest borrowed from clients with idle guarantee
+        and nothing waiting, from each in proportion to what it lends."""
+        beyond = {
+            cid: max(0.0, q.running - q.guaranteed_nodes)
+            for cid, q in self.quotas.items()
+            if q.running - q.guaranteed_nodes > _EPS
+        }
+        from_pool = _share_out(self.free_pool_nodes, beyond)
+        borrowed_from: dict[str, dict[str, float]] = {cid: {} for cid in self.quotas}
+        lent_to: dict[str, dict[str, float]] = {cid: {} for cid in self.quotas}
+        share = self.borrowing_limit_percentage / 100.0 if self.allow_borrowing else 0.0
+        lenders = {
+            cid: share * (q.guaranteed_nodes - q.running)
+            for cid, q in self.quotas.items()
+            if q.waiting <= 0 and share * (q.guaranteed_nodes - q.running) > _EPS
+        }
+        total_lendable = sum(lenders.values())
+        for borrower, amount in beyond.items():
+            borrowed = amount - from_pool.get(borrower, 0.0)
+            if borrowed <= _EPS or total_lendable <= _EPS:
+                continue
+            for lender, lendable in lenders.items():
+                part = borrowed * lendable / total_lendable
+                borrowed_from[borrower][lender] = part
+                lent_to[lender][borrower] = part
+        return NodeAllocation(
+            nodes={cid: q.running for cid, q in self.quotas.items()},
+            demand=dict(wanted),
+            from_pool={cid: from_pool.get(cid, 0.0) for cid in self.quotas},
+            borrowed_from=borrowed_from,
+            lent_to=lent_to,
+        )
+
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def started(self, client_id: str) -> None:
@@ -121,3 +276,21 @@ class QuotaBook:
         quota.running = max(0, quota.running - 1)
         if still_waiting:
             quota.waiting += 1
+
+
+def _share_out(available: float, wants: Mapping[str, float]) -> dict[str, float]:
+    """Split ``available`` among ``wants`` (water-filling: nobody gets more than it wants)."""
+    shares = dict.fromkeys(wants, 0.0)
+    remaining = available
+    open_ids = [cid for cid, w in wants.items() if w > _EPS]
+    while remaining > _EPS and open_ids:
+        each = remaining / len(open_ids)
+        still_open = []
+        for cid in open_ids:
+            take = min(each, wants[cid] - shares[cid])
+            shares[cid] += take
+            remaining -= take
+            if wants[cid] - shares[cid] > _EPS:
+                still_open.append(cid)
+        open_ids = still_open
+    return shares

@@ -7,6 +7,13 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from render_farm_manager.core.clock import Clock, as_clock
+from render_farm_manager.core.interfaces import (
+    AuditLoggerInterface,
+    EnergyOptimizerInterface,
+    NodeSpecializerInterface,
+    PerformanceMonitorInterface,
+    SchedulerInterface,
+)
 from render_farm_manager.core.models import (
     FINISHED_STATUSES,
     PRIORITY_RANK,
@@ -17,7 +24,6 @@ from render_farm_manager.core.models import (
     RenderNode,
 )
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
-from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
 from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.node_specialization.specialization_manager import (
     NodeSpecializationManager,
@@ -32,31 +38,33 @@ from render_farm_manager.scheduling.pool_ranking import PoolRanker
 from render_farm_manager.scheduling.priority import (
     MAX_BASE_RANK,
     effective_rank,
+    is_at_risk,
     own_latest_start,
     own_rank,
 )
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
-from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
 
 
-class DeadlineScheduler:
+class DeadlineScheduler(SchedulerInterface):
     """Orders waiting work by effective priority then least slack, places it with the node
     matcher, and preempts for work that would otherwise miss its deadline.
 
     ``deadline_safety_margin_hours`` is the slack below which a job counts as at risk: it is
-    raised one level and may preempt lower-level preemptible work.
+    scheduled at the critical level and may preempt lower-level preemptible work.
     """
+
+    node_specializer: NodeSpecializerInterface
 
     def __init__(
         self,
-        audit_logger: AuditLogger | None = None,
-        performance_monitor: PerformanceMonitor | None = None,
+        audit_logger: AuditLoggerInterface | None = None,
+        performance_monitor: PerformanceMonitorInterface | None = None,
         deadline_safety_margin_hours: float = 2.0,
         enable_preemption: bool = True,
         max_preemptions_per_cycle: int = 32,
         preemption_scan_limit: int = 512,
         clock: Clock | Callable[[], datetime] | None = None,
-        node_specializer: NodeSpecializationManager | None = None,
+        node_specializer: NodeSpecializerInterface | None = None,
         place_by_earliest_finish: bool = True,
     ) -> None:
         if deadline_safety_margin_hours < 0:
@@ -75,13 +83,6 @@ class DeadlineScheduler:
             node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
         self.node_specializer = node_specializer
 
-    def use_clock(self, clock: Clock) -> None:
-        self.clock = clock
-
-    @property
-    def margin_seconds(self) -> float:
-        return self.deadline_safety_margin_hours * 3600.0
-
     # -- the cycle -----------------------------------------------------------------------------
 
     def plan_cycle(
@@ -94,7 +95,7 @@ class DeadlineScheduler:
         now: datetime,
         inheritance: InheritanceIndex | None = None,
         quotas: QuotaBook | None = None,
-        energy: EnergyOptimizer | None = None,
+        energy: EnergyOptimizerInterface | None = None,
         reclaim_by_preemption: bool = False,
         reclaim_grace_minutes: float = 30.0,
     ) -> CyclePlan:
@@ -117,7 +118,12 @@ class DeadlineScheduler:
         if energy is not None:
 
             def deferral(job: UnitOfWork, at: datetime, ahead_hours: float) -> datetime | None:
-                return energy.deferral_until(job, at, queue_wait_hours=ahead_hours)
+                return energy.deferral_until(
+                    job,
+                    at,
+                    queue_wait_hours=ahead_hours,
+                    margin_hours=self.deadline_safety_margin_hours,
+                )
 
         inputs = CycleInputs(
             order=(jobs[job_id] for job_id in queue.in_order(now_ts, margin)),
@@ -168,8 +174,7 @@ class DeadlineScheduler:
         for job in jobs:
             if job.status not in FINISHED_STATUSES:
                 inheritance.link(job)
-        for job in jobs:
-            inheritance.refresh_upwards(job, by_id)
+        inheritance.flush(by_id)
         queue = ReadyQueue()
         for job in jobs:
             if job.status not in (RenderJobStatus.PENDING, RenderJobStatus.QUEUED):
@@ -217,10 +222,10 @@ class DeadlineScheduler:
     def update_priorities(self, jobs: list[RenderJob]) -> list[RenderJob]:
         """Raise the stored priority of unfinished jobs whose slack has shrunk: one level below
         the safety margin, two below a quarter of it (late jobs included), never above critical.
-        Returns the jobs changed."""
+        Returns every job given, with its current priority. A job a manager holds changes
+        through that manager (audited and re-queued there)."""
         now_ts = self.clock.now().timestamp()
         margin = self.margin_seconds
-        changed = []
         for job in jobs:
             if job.status in FINISHED_STATUSES:
                 continue
@@ -230,35 +235,19 @@ class DeadlineScheduler:
             new = min(MAX_BASE_RANK, current + bump)
             if new == current:
                 continue
-            old_priority = job.priority
+            old_priority = JobPriority(job.priority)
             job.priority = JobPriority.from_rank(new)
-            changed.append(job)
-            if self.audit_logger is not None:
+            if self.audit_logger is not None and job.holder() is None:
                 self.audit_logger.log_job_updated(
                     job.id,
                     job.client_id,
                     job.name,
-                    JobPriority(old_priority).value,
+                    old_priority.value,
                     job.priority.value,
                     reason="deadline approaching",
                     slack_hours=round(slack / 3600.0, 3),
                 )
-        return changed
-
-    def expected_finish_on_best_node(
-        self, job: UnitOfWork, nodes: Iterable[RenderNode], now: datetime, only_online: bool = True
-    ) -> datetime | None:
-        """Finish time if the job started now on the fastest node whose hardware fits it."""
-        best: float | None = None
-        for node in nodes:
-            if only_online and node.status != NodeStatus.ONLINE:
-                continue
-            if hardware_misfit(job, node.capabilities) is not None:
-                continue
-            hours = self.node_specializer.expected_hours(job, node)
-            if best is None or hours < best:
-                best = hours
-        return None if best is None else now + timedelta(hours=best)
+        return list(jobs)
 
     def can_meet_deadline(
         self,
@@ -305,5 +294,4 @@ class DeadlineScheduler:
         running_rank = effective_rank(
             own_rank(running_job), own_latest_start(running_job), now_ts, margin
         )
-        at_risk = 0 <= pending_latest - now_ts < margin
-        return pending_rank > running_rank and at_risk
+        return pending_rank > running_rank and is_at_risk(pending_latest, now_ts, margin)

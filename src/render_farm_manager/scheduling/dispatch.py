@@ -7,6 +7,7 @@ from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
 from render_farm_manager.scheduling.earliest_finish import PoolAvailability, choose_or_wait
 from render_farm_manager.scheduling.preemption import plan_preemptions
+from render_farm_manager.scheduling.priority import is_at_risk
 
 
 def plan_cycle(inputs: CycleInputs) -> CyclePlan:
@@ -31,7 +32,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             return
         # So may work at risk of missing its deadline (not work already late: preempting for
         # it would only make a second job late).
-        if 0 <= inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
+        if is_at_risk(inputs.latest_start_of(job), now_ts, inputs.margin_seconds):
             candidates.append(job)
             return
         # And a client below its guarantee reclaims what it lent.

@@ -2,6 +2,11 @@
 
 A job that unfinished dependents wait on runs at the highest rank among them, and must finish by
 the earliest latest-start among them. Only jobs with waiting dependents have an entry here.
+
+Recomputation is lazy: a change marks the job, and :meth:`InheritanceIndex.flush` recomputes the
+marked jobs and their ancestors once, children before parents. Submitting a chain of a thousand
+jobs therefore costs one pass over the chain at the next scheduling decision, not a walk up the
+chain per submission.
 """
 
 from __future__ import annotations
@@ -16,21 +21,50 @@ from render_farm_manager.scheduling.priority import own_latest_start, own_rank
 class InheritanceIndex:
     def __init__(self) -> None:
         self.dependents: dict[str, set[str]] = {}
+        """Parent id → ids of the jobs that declared it as a dependency."""
         self.inherited: dict[str, tuple[int, float]] = {}
+        self._parents: dict[str, tuple[str, ...]] = {}
+        self._dirty: set[str] = set()
+
+    # -- the graph -----------------------------------------------------------------------------
 
     def link(self, child: UnitOfWork) -> None:
-        for parent_id in child.dependencies:
+        """Record the child's dependencies (replacing any it had)."""
+        self.unlink(child.id)
+        parents = tuple(dict.fromkeys(child.dependencies))
+        self._parents[child.id] = parents
+        for parent_id in parents:
             self.dependents.setdefault(parent_id, set()).add(child.id)
+        self._dirty.add(child.id)
 
-    def unlink(self, child: UnitOfWork) -> None:
-        for parent_id in child.dependencies:
+    def unlink(self, child_id: str) -> None:
+        parents = self._parents.pop(child_id, ())
+        for parent_id in parents:
             children = self.dependents.get(parent_id)
             if children is not None:
-                children.discard(child.id)
+                children.discard(child_id)
                 if not children:
                     del self.dependents[parent_id]
+            self._dirty.add(parent_id)
+        self.inherited.pop(child_id, None)
+
+    def parents_of(self, child_id: str) -> tuple[str, ...]:
+        return self._parents.get(child_id, ())
+
+    def mark(self, job_id: str) -> None:
+        """The job's own priority, deadline, remaining work or status changed."""
+        self._dirty.add(job_id)
+
+    def clear(self) -> None:
+        self.dependents.clear()
+        self.inherited.clear()
+        self._parents.clear()
+        self._dirty.clear()
+
+    # -- values --------------------------------------------------------------------------------
 
     def rank_and_latest_start(self, job: UnitOfWork) -> tuple[int, float]:
+        """What the job is scheduled at (call :meth:`flush` first for up-to-date values)."""
         inherited = self.inherited.get(job.id)
         if inherited is not None:
             return inherited
@@ -51,25 +85,38 @@ class InheritanceIndex:
                 latest, inherited = child_latest - own_seconds, True
         return (rank, latest) if inherited else None
 
-    def refresh_upwards(self, start: UnitOfWork, jobs: Mapping[str, UnitOfWork]) -> list[str]:
-        """Recompute the ancestors of ``start``; returns the ids whose inherited values changed."""
-        changed: list[str] = []
-        stack = list(start.dependencies)
-        seen: set[str] = set()
+    def flush(self, jobs: Mapping[str, UnitOfWork]) -> list[str]:
+        """Recompute every marked job and its ancestors, each once, children first. Returns the
+        ids whose inherited values changed."""
+        if not self._dirty:
+            return []
+        closure: set[str] = set()
+        stack = list(self._dirty)
+        self._dirty.clear()
         while stack:
             job_id = stack.pop()
-            if job_id in seen:
-                continue
-            seen.add(job_id)
+            if job_id not in closure:
+                closure.add(job_id)
+                stack.extend(self._parents.get(job_id, ()))
+        waiting_children = dict.fromkeys(closure, 0)
+        for job_id in closure:
+            for parent_id in self._parents.get(job_id, ()):
+                waiting_children[parent_id] += 1
+        ready = [job_id for job_id, count in waiting_children.items() if count == 0]
+        changed: list[str] = []
+        while ready:
+            job_id = ready.pop()
             job = jobs.get(job_id)
-            if job is None:
-                continue
-            new = self._compute(job, jobs)
-            if new != self.inherited.get(job_id):
-                if new is None:
-                    self.inherited.pop(job_id, None)
-                else:
-                    self.inherited[job_id] = new
-                changed.append(job_id)
-                stack.extend(job.dependencies)
+            if job is not None:
+                new = self._compute(job, jobs)
+                if new != self.inherited.get(job_id):
+                    if new is None:
+                        del self.inherited[job_id]
+                    else:
+                        self.inherited[job_id] = new
+                    changed.append(job_id)
+            for parent_id in self._parents.get(job_id, ()):
+                waiting_children[parent_id] -= 1
+                if waiting_children[parent_id] == 0:
+                    ready.append(parent_id)
         return changed

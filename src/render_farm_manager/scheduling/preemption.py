@@ -24,6 +24,7 @@ from render_farm_manager.core.models import RenderNode
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan, Preemption
 from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
+from render_farm_manager.scheduling.priority import is_at_risk
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _clients_over_guarantee(victims: list[Victim], inputs: CycleInputs) -> set[s
 def _reason(job: UnitOfWork, inputs: CycleInputs, now_ts: float) -> str:
     if job.emergency:
         return "emergency"
-    if 0 <= inputs.latest_start_of(job) - now_ts < inputs.margin_seconds:
+    if is_at_risk(inputs.latest_start_of(job), now_ts, inputs.margin_seconds):
         return "deadline"
     return "reclaim"
 

@@ -37,13 +37,13 @@ def own_latest_start(job: UnitOfWork) -> float:
     return job.deadline.timestamp() - remaining_hours(job) * 3600.0
 
 
+def is_at_risk(latest_start: float, now: float, margin_seconds: float) -> bool:
+    """Slack below the safety margin, but not yet late: the job can still be saved."""
+    return 0.0 <= latest_start - now < margin_seconds
+
+
 def effective_rank(base_rank: int, latest_start: float, now: float, margin_seconds: float) -> int:
     """The level a job is ordered at: critical while at risk (emergencies stay above)."""
-    slack = latest_start - now
-    if 0.0 <= slack < margin_seconds and base_rank < MAX_BASE_RANK:
+    if base_rank < MAX_BASE_RANK and is_at_risk(latest_start, now, margin_seconds):
         return MAX_BASE_RANK
     return base_rank
-
-
-def slack_hours(latest_start: float, now: float) -> float:
-    return (latest_start - now) / 3600.0

@@ -58,19 +58,14 @@ class ReadyQueue:
         self, work_id: str, client_id: str, base_rank: int, latest_start: float, hours: float = 0.0
     ) -> None:
         """Add the work (``hours`` of it left), or move it if its rank or latest start changed."""
+        position = QueuePosition(base_rank, latest_start, client_id, hours)
         existing = self._positions.get(work_id)
         if existing is not None:
-            position = existing[0]
-            if (position.base_rank, position.latest_start, position.hours) == (
-                base_rank,
-                latest_start,
-                hours,
-            ):
+            if existing[0] == position:
                 return
             self.discard(work_id)
         entry = (latest_start, next(self._sequence), work_id)
         self._buckets[base_rank].add(entry)
-        position = QueuePosition(base_rank, latest_start, client_id, hours)
         self._positions[work_id] = (position, entry)
         self.waiting_by_client[client_id] += 1
         self.total_hours += hours

@@ -467,7 +467,7 @@ class Simulation:
             return
         integrals = self._integrals
         moment = self._at(self.now)
-        price = self.manager.energy_optimizer.tariff.price_at(moment)
+        price = self.manager.energy_optimizer.get_time_of_day_energy_price(moment)
         integrals.add_energy(moment.hour, self._state_watts / 1000.0 * span, price)
         integrals.busy += self._busy * span
         integrals.online += self._online * span

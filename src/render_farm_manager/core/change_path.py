@@ -1,0 +1,246 @@
+"""The one path every state change takes: validate → check the transition → apply → audit →
+index.
+
+It owns the farm's state (clients, nodes and jobs by id) and the scheduler's index of it. Every
+manager method, every edit a user makes to a model the manager holds (``job.status =
+"cancelled"``) and every worker event runs as one *change*: a :class:`Transaction` that is
+committed as a whole, or, if anything in it raises, rolled back so that nothing of it remains.
+Audit entries and monitor updates are queued during a change and written when it commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from render_farm_manager.core.clock import Clock
+from render_farm_manager.core.errors import RenderFarmError
+from render_farm_manager.core.lifecycle import check_transition
+from render_farm_manager.core.models import (
+    WAITING_STATUSES,
+    AnyClient,
+    FarmModel,
+    RenderJob,
+    RenderJobStatus,
+    RenderNode,
+)
+from render_farm_manager.core.transaction import Transaction
+from render_farm_manager.scheduling.job_index import IndexedJob, JobIndex
+
+if TYPE_CHECKING:
+    from render_farm_manager.core.interfaces import (
+        AuditLoggerInterface,
+        PerformanceMonitorInterface,
+    )
+
+EditHandler = Callable[[FarmModel, str, Any], None]
+
+
+class ChangePath:
+    def __init__(
+        self,
+        clock: Clock,
+        audit_logger: AuditLoggerInterface,
+        performance_monitor: PerformanceMonitorInterface,
+    ) -> None:
+        self.clock = clock
+        self.audit_logger = audit_logger
+        self.performance_monitor = performance_monitor
+        self.clients: dict[str, AnyClient] = {}
+        self.nodes: dict[str, RenderNode] = {}
+        self.jobs: dict[str, RenderJob] = {}
+        self.index = JobIndex(self.jobs, self._write_blocked_reason)
+        self.lock = threading.RLock()
+        self.version = 0
+        """Incremented by every committed change: what is derived from the state is stale."""
+        self.nodes_version = 0
+        """Incremented when nodes are added, removed, or change status or hardware."""
+        self.edit_handler: EditHandler | None = None
+        self._tx: Transaction | None = None
+        self._held: dict[int, RenderJob | RenderNode | AnyClient] = {}
+
+    # -- changes -------------------------------------------------------------------------------
+
+    @contextmanager
+    def change(self) -> Iterator[Transaction]:
+        """One change set (joined by nested calls): all of it commits, or none of it."""
+        with self.lock:
+            if self._tx is not None:
+                yield self._tx
+                return
+            tx = self._tx = Transaction()
+            try:
+                yield tx
+            except BaseException:
+                tx.rollback()
+                self._tx = None
+                self.index.rebuild(self.jobs.values(), self.nodes.values())
+                self.version += 1
+                self.nodes_version += 1
+                raise
+            try:
+                tx.commit()
+            finally:
+                self._tx = None
+                if tx.changed:
+                    self.version += 1
+
+    @property
+    def tx(self) -> Transaction:
+        if self._tx is None:
+            raise RuntimeError("state changes must run inside ChangePath.change()")
+        return self._tx
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def write(self, model: FarmModel, name: str, value: Any) -> None:
+        self.tx.write(model, name, value)
+
+    def nodes_changed(self) -> None:
+        self.tx.set_attr(self, "nodes_version", self.nodes_version + 1)
+
+    def log(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Queue one audit entry (``audit_logger.<method>(*args, **kwargs)``) for the commit."""
+        logger = self.audit_logger
+        self.tx.after_commit(lambda: getattr(logger, method)(*args, **kwargs))
+
+    def measure(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Queue one performance-monitor update for the commit."""
+        monitor = self.performance_monitor
+        self.tx.after_commit(lambda: getattr(monitor, method)(*args, **kwargs))
+
+    # -- job statuses --------------------------------------------------------------------------
+
+    def move(
+        self, jobs: list[RenderJob], new_status: RenderJobStatus, reason: str = "", **details: Any
+    ) -> None:
+        """Change the status of ``jobs``: every move is checked against the transition table
+        before any is made, then applied, audited (one entry, in every job's history) and
+        indexed."""
+        if not jobs:
+            return
+        old_statuses = [RenderJobStatus(job.status) for job in jobs]
+        for job, old in zip(jobs, old_statuses, strict=True):
+            check_transition(job.id, old, new_status)
+        for job in jobs:
+            self.write(job, "status", new_status)
+        suffix = f": {reason}" if reason else ""
+        if len(jobs) == 1:
+            job, old = jobs[0], old_statuses[0]
+            self.log(
+                "log_event",
+                "job_status_changed",
+                f"Job {job.id} {old.value} -> {new_status.value}{suffix}",
+                job_id=job.id,
+                client_id=job.client_id,
+                node_id=job.assigned_node_id,
+                old_status=old.value,
+                new_status=new_status.value,
+                reason=reason,
+                **details,
+            )
+        else:
+            self.log(
+                "log_batch_event",
+                "job_status_changed",
+                f"{len(jobs)} jobs -> {new_status.value}{suffix}",
+                job_ids=[job.id for job in jobs],
+                old_status=sorted({old.value for old in old_statuses}),
+                new_status=new_status.value,
+                reason=reason,
+                **details,
+            )
+        for job, old in zip(jobs, old_statuses, strict=True):
+            self.reindex(job, old)
+
+    def reindex(self, job: RenderJob, old_status: RenderJobStatus | None = None) -> None:
+        """Put ``job`` where its state says in the scheduler's index; its dependents follow
+        when it finished, or stopped being finished."""
+        index = self.index
+        index.inheritance.mark(job.id)
+        if (
+            old_status is not None
+            and old_status in WAITING_STATUSES
+            and job.status in (WAITING_STATUSES)
+        ):
+            index.newly_ready.discard(job.id)
+            return
+        index.place(job)
+        if old_status is not None and (old_status != job.status):
+            index.settle_dependents(job)
+
+    def _write_blocked_reason(self, job: IndexedJob, reason: str | None) -> None:
+        self.write(job, "blocked_reason", reason)  # type: ignore[arg-type]
+
+    # -- models the manager holds --------------------------------------------------------------
+
+    def hold(self, model: RenderJob | RenderNode | AnyClient) -> None:
+        """From now on, edits of ``model`` (and of a node's capabilities) come to this path."""
+        holder = model.holder()
+        if holder is not None and holder is not self and holder.observes(model):
+            raise RenderFarmError(
+                f"{type(model).__name__} {model.id!r} is already held by another manager; "
+                "give this one a copy (model.model_copy())"
+            )
+        self.attach(model)
+        self.tx.on_rollback(lambda: self.release(model))
+
+    def attach(self, model: RenderJob | RenderNode | AnyClient) -> None:
+        parts: list[FarmModel] = [model]
+        if isinstance(model, RenderNode):
+            parts.append(model.capabilities)
+        for part in parts:
+            part.hold(self)
+            self._held[id(part)] = model
+
+    def hold_part(self, owner: RenderNode, part: FarmModel, old: FarmModel) -> None:
+        """A held node got new capabilities: they are held, the old ones no longer."""
+        self._swap_part(owner, part, old)
+        self.tx.on_rollback(lambda: self._swap_part(owner, old, part))
+
+    def _swap_part(self, owner: RenderNode, new: FarmModel, old: FarmModel) -> None:
+        old.hold(None)
+        self._held.pop(id(old), None)
+        new.hold(self)
+        self._held[id(new)] = owner
+
+    def let_go(self, model: RenderJob | RenderNode | AnyClient) -> None:
+        """The model is no longer held (it was removed from the farm)."""
+        self.release(model)
+        self.tx.on_rollback(lambda: self.attach(model))
+
+    def release(self, model: RenderJob | RenderNode | AnyClient) -> None:
+        parts: list[FarmModel] = [model]
+        if isinstance(model, RenderNode):
+            parts.append(model.capabilities)
+        for part in parts:
+            if part.holder() is self:
+                part.hold(None)
+            self._held.pop(id(part), None)
+
+    def observes(self, model: FarmModel) -> bool:
+        owner = self._held.get(id(model))
+        if owner is None:
+            return False
+        if isinstance(owner, RenderNode):
+            held = self.nodes.get(owner.id) is owner
+            return held and (owner is model or owner.capabilities is model)
+        if isinstance(owner, RenderJob):
+            return owner is model and self.jobs.get(owner.id) is owner
+        return owner is model and self.clients.get(owner.id) is owner
+
+    def edit(self, model: FarmModel, name: str, value: Any) -> None:
+        """A user assigned ``model.name = value`` on a held model (value already validated)."""
+        with self.lock:
+            if self._tx is not None:
+                # Written by a component while the manager applies a change of its own.
+                self._tx.write(model, name, value)
+                return
+            if self.edit_handler is None:
+                raise RenderFarmError("this manager does not accept edits of its models")
+            with self.change():
+                self.edit_handler(model, name, value)
