@@ -32,8 +32,25 @@ class UnitOfWork(Protocol):
     energy_intensive: bool
     emergency: bool
     excluded_node_ids: list[str]
+    started_at: datetime | None
 
 
 def remaining_hours(work: UnitOfWork) -> float:
     """Estimated hours of work left at reference speed."""
     return work.estimated_duration_hours * (1.0 - work.progress / 100.0)
+
+
+def discarded_hours(work: UnitOfWork, now: datetime) -> float:
+    """Node-hours of running work a preemption would throw away now: none for work that
+    checkpoints (it stops at a checkpoint), else everything since it started."""
+    if work.supports_checkpoint or work.started_at is None:
+        return 0.0
+    return max(0.0, (now - work.started_at).total_seconds() / 3600.0)
+
+
+def progress_lost_hours(work: UnitOfWork) -> float:
+    """Reference hours of work that must be redone after a preemption (the progress of work
+    that does not checkpoint)."""
+    return (
+        0.0 if work.supports_checkpoint else work.estimated_duration_hours - remaining_hours(work)
+    )

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from render_farm_manager.core.work import UnitOfWork
+from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.resource_management.quota_book import QuotaBook
-from render_farm_manager.scheduling.node_pools import NodePool
+from render_farm_manager.scheduling.node_pools import HoursLeft, NodePool
 from render_farm_manager.scheduling.pool_ranking import PoolRanker
 
 
@@ -52,6 +52,11 @@ class CycleInputs:
     running_by_node: Mapping[str, UnitOfWork] = field(default_factory=dict)
     speed_of: Callable[[UnitOfWork, NodePool], float] = lambda job, pool: 1.0
     """Expected speed of a job type on a pool's hardware class (learned; 1.0 = the estimate)."""
+    hours_left: HoursLeft = lambda job, node: remaining_hours(job)
+    """Expected hours for the rest of a running job on its node (when the node frees up)."""
+    discard_ratio: float = 1.0
+    """A deadline rescue may throw away at most this many hours of running work per hour of
+    work it saves."""
     preemption_enabled: bool = False
     reclaim_enabled: bool = False
     reclaim_grace_seconds: float = 1800.0

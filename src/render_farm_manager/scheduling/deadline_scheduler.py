@@ -51,6 +51,8 @@ class DeadlineScheduler(SchedulerInterface):
 
     ``deadline_safety_margin_hours`` is the slack below which a job counts as at risk: it is
     scheduled at the critical level and may preempt lower-level preemptible work.
+    ``max_discard_ratio`` is what a deadline rescue may cost: the hours of running work a
+    preemption throws away (none for work that checkpoints) per hour of work it saves.
     """
 
     node_specializer: NodeSpecializerInterface
@@ -66,6 +68,7 @@ class DeadlineScheduler(SchedulerInterface):
         clock: Clock | Callable[[], datetime] | None = None,
         node_specializer: NodeSpecializerInterface | None = None,
         place_by_earliest_finish: bool = True,
+        max_discard_ratio: float = 1.0,
     ) -> None:
         if deadline_safety_margin_hours < 0:
             raise ValueError(
@@ -79,6 +82,9 @@ class DeadlineScheduler(SchedulerInterface):
         self.preemption_scan_limit = preemption_scan_limit
         self.clock = as_clock(clock)
         self.place_by_earliest_finish = place_by_earliest_finish
+        if not 0 <= max_discard_ratio < float("inf"):
+            raise ValueError(f"max_discard_ratio must be a number >= 0, got {max_discard_ratio}")
+        self.max_discard_ratio = max_discard_ratio
         if node_specializer is None:
             node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
         self.node_specializer = node_specializer
@@ -137,6 +143,8 @@ class DeadlineScheduler(SchedulerInterface):
             deferral=deferral,
             running_by_node=running_by_node,
             speed_of=lambda job, pool: matcher.class_speed(pool.hardware_class, job.job_type),
+            hours_left=matcher.expected_hours,
+            discard_ratio=self.max_discard_ratio,
             preemption_enabled=self.enable_preemption,
             reclaim_enabled=self.enable_preemption and reclaim_by_preemption,
             reclaim_grace_seconds=reclaim_grace_minutes * 60.0,

@@ -13,7 +13,7 @@ import heapq
 
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.cycle_plan import CycleInputs
-from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
+from render_farm_manager.scheduling.node_pools import NodePool, PoolKey, busy_until
 
 TOLERANCE = 0.10
 """A free pool finishing within 10% of the best expected finish counts as just as good."""
@@ -29,12 +29,11 @@ class PoolAvailability:
     def _heap(self, pool: NodePool) -> list[float]:
         heap = self._heaps.get(pool.key)
         if heap is None:
-            heap = []
-            for node in pool.busy:
-                job = self._inputs.running_by_node.get(node.id)
-                if job is not None:
-                    speed = self._inputs.speed_of(job, pool)
-                    heap.append(remaining_hours(job) * 3600.0 / speed)
+            inputs = self._inputs
+            heap = [
+                hours * 3600.0
+                for _, hours in busy_until(pool, inputs.running_by_node, inputs.hours_left)
+            ]
             heapq.heapify(heap)
             self._heaps[pool.key] = heap
         return heap

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from render_farm_manager.core.models import RenderNode
 from render_farm_manager.core.work import UnitOfWork
-from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
+from render_farm_manager.scheduling.node_pools import NodePool, PoolKey, busy_until
 from render_farm_manager.scheduling.pool_ranking import PoolRanker
 
 
@@ -30,11 +30,8 @@ def forecast_finish_times(
     pools: dict[PoolKey, NodePool] = {pool.key: pool for pool in ranker.pools}
     for pool in ranker.pools:
         heap = [0.0] * len(pool.free)
-        for node in pool.busy:
-            job = running_by_node.get(node.id)
-            hours = expected_hours(job, node) if job is not None else 0.0
-            if job is not None:
-                finish[job.id] = now + timedelta(hours=hours)
+        for job, hours in busy_until(pool, running_by_node, expected_hours):
+            finish[job.id] = now + timedelta(hours=hours)
             heap.append(hours)
         heapq.heapify(heap)
         available[pool.key] = heap

@@ -6,10 +6,11 @@ costs grow with the number of distinct kinds of machine, not with the number of 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from render_farm_manager.core.models import NodeCapabilities, NodeStatus, RenderNode
+from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.hardware import hardware_class
 
 PoolKey = tuple[str, tuple[str, ...], float]
@@ -75,3 +76,19 @@ def build_pools(nodes: Iterable[RenderNode]) -> list[NodePool]:
         if len(pool.free) > 1:
             pool.free.sort(key=_average_learned_speed)
     return list(pools.values())
+
+
+HoursLeft = Callable[[UnitOfWork, RenderNode], float]
+"""Expected wall-clock hours for the rest of a job on a node (the matcher's learned speeds)."""
+
+
+def busy_until(
+    pool: NodePool, running_by_node: Mapping[str, UnitOfWork], hours_left: HoursLeft
+) -> list[tuple[UnitOfWork, float]]:
+    """For each busy node of ``pool``: its job, and in how many hours it is expected to end."""
+    until = []
+    for node in pool.busy:
+        job = running_by_node.get(node.id)
+        if job is not None:
+            until.append((job, hours_left(job, node)))
+    return until

@@ -3,12 +3,14 @@
 Who may preempt (see :mod:`.dispatch`): emergencies, work that would miss its deadline waiting for
 the next free node, and clients reclaiming their guarantee. Who may be preempted: running work
 with ``can_be_preempted`` that is not an emergency, at a lower effective level than the preemptor
-(for reclaim: from a client running beyond its guarantee, at no higher level). For a deadline,
-only work that checkpoints is taken, so at most one checkpoint interval of work is lost, and only
-work with slack enough to wait for the preemptor to finish and still start in time;
-emergencies and guarantee reclaim may also take work that does not checkpoint. Among
-victims: checkpointing first, then the lowest level, then the most slack, then the least
-progress.
+(for reclaim: from a client running beyond its guarantee, at no higher level).
+
+What a preemption costs is the work it throws away: nothing for work that checkpoints (it stops
+at a checkpoint and resumes elsewhere), and everything since it started for work that does not.
+A deadline rescue takes the victim that throws away least, and only when that is at most
+``discard_ratio`` hours per hour of work the rescue saves, and only when the victim, having lost
+that work and waited for the rescued job, still meets its own deadline. Among victims: least work
+thrown away first, then the lowest level, then the most slack.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from render_farm_manager.core.models import RenderNode
-from render_farm_manager.core.work import UnitOfWork, remaining_hours
+from render_farm_manager.core.work import (
+    UnitOfWork,
+    discarded_hours,
+    progress_lost_hours,
+    remaining_hours,
+)
 from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan, Preemption
-from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
+from render_farm_manager.scheduling.node_pools import PoolKey, busy_until
 from render_farm_manager.scheduling.priority import is_at_risk
 
 
@@ -36,81 +41,60 @@ class Victim:
     pool_key: PoolKey
     rank: int
     slack: float
-    """Seconds the job could still wait before starting and meet its deadline."""
+    """Seconds the job could wait before starting again and still meet its deadline, after
+    redoing the work a preemption would make it lose."""
+    discarded: float
+    """Node-hours of work a preemption would throw away now."""
 
     @property
-    def preference(self) -> tuple[bool, int, float, float, str]:
-        """Best victim first: checkpointing, lowest level, most slack, least progress."""
-        checkpoint = self.job.supports_checkpoint
-        return (
-            not checkpoint,
-            self.rank,
-            -self.slack,
-            0.0 if checkpoint else self.job.progress,
-            self.node.id,
-        )
-
-    @property
-    def slack_order(self) -> tuple[float, int, str]:
-        """Most slack first (deadline preemption)."""
-        return (-self.slack, self.rank, self.node.id)
-
-
-def _preference(victim: Victim) -> tuple[bool, int, float, float, str]:
-    return victim.preference
-
-
-def _slack_order(victim: Victim) -> tuple[float, int, str]:
-    return victim.slack_order
+    def order(self) -> tuple[float, int, float, str]:
+        """Best victim first: least work thrown away, lowest level, most slack."""
+        return (self.discarded, self.rank, -self.slack, self.node.id)
 
 
 SCAN_LIMIT = 256
 """Victims examined per preemptor before it gives up for this cycle."""
 
 
-def _by_pool(victims: list[Victim], key: Callable[[Victim], Any]) -> dict[PoolKey, list[Victim]]:
-    grouped: dict[PoolKey, list[Victim]] = defaultdict(list)
-    for victim in sorted(victims, key=key):
-        grouped[victim.pool_key].append(victim)
-    return grouped
-
-
-def _victims(inputs: CycleInputs) -> list[Victim]:
-    """Preemptible running work, best victim first: checkpointing, lowest level, most slack,
-    least progress."""
-    now_ts = inputs.now.timestamp()
-    found = []
+def _victims(inputs: CycleInputs) -> dict[PoolKey, list[Victim]]:
+    """Preemptible running work by pool, best victim first."""
+    now = inputs.now
+    now_ts = now.timestamp()
+    by_pool: dict[PoolKey, list[Victim]] = defaultdict(list)
     for pool in inputs.pools:
         for node in pool.busy:
             job = inputs.running_by_node.get(node.id)
             if job is None or not job.can_be_preempted or job.emergency:
                 continue
-            found.append(
-                Victim(
-                    node, job, pool.key, inputs.rank_of(job), inputs.latest_start_of(job) - now_ts
-                )
+            slack = inputs.latest_start_of(job) - now_ts - progress_lost_hours(job) * 3600.0
+            by_pool[pool.key].append(
+                Victim(node, job, pool.key, inputs.rank_of(job), slack, discarded_hours(job, now))
             )
-    return found
+    for victims in by_pool.values():
+        victims.sort(key=lambda v: v.order)
+    return by_pool
 
 
-def _earliest_free_seconds(pools: list[NodePool], inputs: CycleInputs) -> dict[PoolKey, float]:
+def _earliest_free_seconds(inputs: CycleInputs) -> dict[PoolKey, float]:
     """Per pool, how long until its first busy node is expected to finish."""
-    earliest: dict[PoolKey, float] = {}
-    for pool in pools:
-        best = float("inf")
-        for node in pool.busy:
-            job = inputs.running_by_node.get(node.id)
-            if job is not None:
-                best = min(best, remaining_hours(job) * 3600.0 / inputs.speed_of(job, pool))
-        earliest[pool.key] = best
-    return earliest
+    return {
+        pool.key: min(
+            (
+                hours * 3600.0
+                for _, hours in busy_until(pool, inputs.running_by_node, inputs.hours_left)
+            ),
+            default=float("inf"),
+        )
+        for pool in inputs.pools
+    }
 
 
-def _clients_over_guarantee(victims: list[Victim], inputs: CycleInputs) -> set[str]:
+def _clients_over_guarantee(victims: dict[PoolKey, list[Victim]], inputs: CycleInputs) -> set[str]:
     quotas = inputs.quotas
     if quotas is None:
         return set()
-    return {c for c in {v.job.client_id for v in victims} if quotas.over_guarantee(c)}
+    clients = {v.job.client_id for pool in victims.values() for v in pool}
+    return {c for c in clients if quotas.over_guarantee(c)}
 
 
 def _reason(job: UnitOfWork, inputs: CycleInputs, now_ts: float) -> str:
@@ -126,10 +110,6 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
     victims = _victims(inputs)
     if not victims:
         return
-    # Deadline preemption takes only checkpointing work with slack to spare: most slack first,
-    # so a scan stops at the first victim without enough.
-    preferred = _by_pool(victims, lambda v: v.preference)
-    by_slack = _by_pool([v for v in victims if v.job.supports_checkpoint], lambda v: v.slack_order)
     earliest: dict[PoolKey, float] | None = None
     taken: set[str] = set()
     now_ts = inputs.now.timestamp()
@@ -145,7 +125,7 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
             # Only when waiting for the next fitting node would miss the deadline, or (for a
             # guarantee) take longer than the grace period: natural turnover costs no work.
             if earliest is None:
-                earliest = _earliest_free_seconds(inputs.pools, inputs)
+                earliest = _earliest_free_seconds(inputs)
             wait = min(earliest.get(key, float("inf")) for key in fitting)
             if reason == "deadline" and inputs.latest_start_of(job) - now_ts >= wait:
                 continue
@@ -154,18 +134,13 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
         job_rank = inputs.rank_of(job)
         # A client at its ceiling may only replace its own work.
         own_work_only = quotas is not None and not quotas.may_start(job.client_id)
-        needed_slack = remaining_hours(job) * 3600.0 + inputs.margin_seconds
-        index, order = (
-            (by_slack, _slack_order) if reason == "deadline" else (preferred, _preference)
+        saved_hours = remaining_hours(job)
+        scan = heapq.merge(
+            *(victims[key] for key in fitting if key in victims), key=lambda v: v.order
         )
-        scan = heapq.merge(*(index[key] for key in fitting if key in index), key=order)
         for victim in itertools.islice(scan, SCAN_LIMIT):
             node = victim.node
-            if reason == "deadline" and victim.slack < needed_slack:
-                break  # one rescue must not put another job at risk
-            if node.id in taken or victim.pool_key not in fitting:
-                continue
-            if node.id in job.excluded_node_ids:
+            if node.id in taken or node.id in job.excluded_node_ids:
                 continue
             same_client = victim.job.client_id == job.client_id
             if (same_client and reason == "reclaim") or (own_work_only and not same_client):
@@ -177,6 +152,16 @@ def plan_preemptions(candidates: list[UnitOfWork], inputs: CycleInputs, plan: Cy
                     continue
             elif victim.rank >= job_rank:
                 continue
+            if reason == "deadline":
+                # Victims come least-discarding first: once one throws away more than the
+                # rescue is worth, so does every later one.
+                if victim.discarded > inputs.discard_ratio * saved_hours:
+                    break
+                # One rescue must not put another job at risk: the victim waits for the rescued
+                # job, then redoes what it lost, and must still meet its deadline with margin.
+                wait = inputs.hours_left(job, node) * 3600.0
+                if victim.slack < wait + inputs.margin_seconds:
+                    continue
             taken.add(node.id)
             plan.preemptions.append(Preemption(victim.job.id, node.id, job.id, reason))
             plan.assignments[job.id] = node.id
