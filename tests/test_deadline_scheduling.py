@@ -103,31 +103,6 @@ def test_infeasible_deadline_is_reported_at_submission():
     assert manager.get_job_status("fine")["deadline_feasible"] is True
 
 
-def test_preemption_for_work_that_would_miss_prefers_checkpointing_victims():
-    manager, _clock = make_farm(nodes=2)
-    manager.submit_job(make_job("plain", priority="low", hours=20, deadline_in=100))
-    manager.submit_job(
-        make_job("ckpt", priority="low", hours=20, deadline_in=100, supports_checkpoint=True)
-    )
-    manager.run_scheduling_cycle()
-    manager.submit_job(make_job("urgent", priority="high", hours=2, deadline_in=3))
-    result = manager.run_scheduling_cycle()
-    assert result["jobs_preempted"] == 1
-    assert manager.jobs["urgent"].status is RenderJobStatus.RUNNING
-    assert manager.jobs["ckpt"].status is RenderJobStatus.QUEUED
-    assert manager.jobs["plain"].status is RenderJobStatus.RUNNING
-    assert manager.performance_metrics.preemptions_count == 1
-
-
-def test_non_preemptible_work_is_never_preempted():
-    manager, _ = make_farm(nodes=1)
-    manager.submit_job(make_job("locked", priority="low", hours=20, can_be_preempted=False))
-    manager.run_scheduling_cycle()
-    manager.submit_job(make_job("urgent", priority="critical", hours=1, deadline_in=2))
-    assert manager.run_scheduling_cycle()["jobs_preempted"] == 0
-    assert manager.jobs["locked"].status is RenderJobStatus.RUNNING
-
-
 def test_no_preemption_when_waiting_still_meets_the_deadline():
     manager, _ = make_farm(nodes=1)
     manager.submit_job(make_job("short", priority="low", hours=0.5))

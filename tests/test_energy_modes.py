@@ -167,14 +167,23 @@ def test_estimate_energy_savings_reports_deferral_and_efficiency_gains():
 def test_power_down_candidates_and_wake_times():
     manager, _ = make_farm(nodes=0, start=DAY)
     for i in range(3):
-        manager.add_node(make_node(f"cpu{i}"))
-    manager.add_node(make_node("gpu", gpus=2))
+        manager.add_node(make_node(f"cpu{i}", efficiency=70 + i))
+    manager.add_node(make_node("gpu", gpus=2, efficiency=60))
     manager.set_energy_mode("night_savings")
     manager.submit_job(
         make_job("gpu-later", now=DAY, requires_gpu=True, energy_intensive=True, deadline_in=60)
     )
     manager.run_scheduling_cycle()
+    assert manager.jobs["gpu-later"].status is RenderJobStatus.QUEUED  # deferred to the night
     advice = {a["node_id"]: a for a in manager.get_power_down_candidates(keep_awake=1)}
-    assert len(advice) == 3  # every idle node but the most efficient one kept awake
-    if "gpu" in advice:
-        assert advice["gpu"]["wake_by"] == DAY.replace(hour=19, minute=50)
+    # every idle node but the most efficient one (kept awake for emergencies) may sleep; the
+    # GPU node must be awake ten minutes before the cheap hours that its deferred job waits for
+    assert set(advice) == {"cpu0", "cpu1", "gpu"}
+    assert advice["gpu"]["wake_by"] == DAY.replace(hour=19, minute=50)
+    assert advice["cpu0"]["wake_by"] is None and advice["cpu1"]["wake_by"] is None
+    # a job that could run now keeps the nodes it fits awake
+    manager.set_energy_mode("performance")
+    manager.submit_job(make_job("cpu-now", now=DAY, memory_requirements_gb=8))
+    advice = {a["node_id"] for a in manager.get_power_down_candidates(keep_awake=1)}
+    assert advice == set()
+    assert manager.get_power_down_candidates(keep_awake=0, ignore={"cpu-now", "gpu-later"})

@@ -12,7 +12,9 @@ from builders import make_client, make_farm, make_job, make_node
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from pydantic import ValidationError
 
+from render_farm_manager import RenderFarmError
 from render_farm_manager.core.models import NodeStatus, RenderJobStatus
 from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.resource_management.resource_partitioner import ResourcePartitioner
@@ -31,7 +33,6 @@ class FarmMachine(RuleBasedStateMachine):
         self.next_job = 0
         for _ in range(3):
             self._add_node(gpus=0, memory=64)
-        self.ever_ran: set[str] = set()
 
     def _add_node(self, gpus: int, memory: int) -> None:
         self.manager.add_node(make_node(f"n{self.next_node}", gpus=gpus, memory=memory))
@@ -68,15 +69,24 @@ class FarmMachine(RuleBasedStateMachine):
             )
         )
 
+    def _placements_respect_blocklists(self, run):
+        """A job is never started on a node it is blocklisted from."""
+        before = {j.id: j.assigned_node_id for j in self.manager.jobs.values()}
+        run()
+        for job in self.manager.jobs.values():
+            if job.status == RenderJobStatus.RUNNING and before.get(job.id) != job.assigned_node_id:
+                assert job.assigned_node_id not in job.excluded_node_ids, job.id
+
     @rule(job=st.integers(0, 50))
     def emergency(self, job):
         job_id = f"e{self.next_job}"
         self.next_job += 1
-        self.manager.submit_emergency_job(make_job(job_id, now=self.clock.now(), client="b"))
+        emergency = make_job(job_id, now=self.clock.now(), client="b")
+        self._placements_respect_blocklists(lambda: self.manager.submit_emergency_job(emergency))
 
     @rule()
     def cycle(self):
-        self.manager.run_scheduling_cycle()
+        self._placements_respect_blocklists(self.manager.run_scheduling_cycle)
 
     @rule(minutes=st.integers(1, 600))
     def advance(self, minutes):
@@ -130,6 +140,54 @@ class FarmMachine(RuleBasedStateMachine):
                 data.draw(st.sampled_from(running)), "oops", corrupt_scene=data.draw(st.booleans())
             )
 
+    def _snapshot(self):
+        return (
+            {k: v.model_dump() for k, v in self.manager.jobs.items()},
+            {k: v.model_dump() for k, v in self.manager.nodes.items()},
+            len(self.manager.audit_logger.entries),
+        )
+
+    def _edit(self, model, field, value):
+        """Assign like a user would: it applies, or it is refused and changes nothing."""
+        before = self._snapshot()
+        try:
+            setattr(model, field, value)
+        except (RenderFarmError, ValidationError):
+            assert self._snapshot() == before
+
+    @precondition(lambda self: self.manager.jobs)
+    @rule(data=st.data())
+    def edit_job(self, data):
+        job = self.manager.jobs[data.draw(st.sampled_from(sorted(self.manager.jobs)))]
+        field, value = data.draw(
+            st.one_of(
+                st.tuples(st.just("status"), st.sampled_from(list(RenderJobStatus))),
+                st.tuples(st.just("priority"), st.sampled_from(["low", "high", "critical"])),
+                st.tuples(st.just("progress"), st.floats(0, 100)),
+                st.tuples(st.just("assigned_node_id"), st.sampled_from([None, "n0", "n1"])),
+                st.tuples(
+                    st.just("dependencies"),
+                    st.lists(st.sampled_from(sorted(self.manager.jobs)), max_size=2, unique=True),
+                ),
+            )
+        )
+        self._edit(job, field, value)
+
+    @rule(data=st.data())
+    def edit_node(self, data):
+        node = self.manager.nodes[data.draw(st.sampled_from(sorted(self.manager.nodes)))]
+        field, value = data.draw(
+            st.one_of(
+                st.tuples(st.just("status"), st.sampled_from(list(NodeStatus))),
+                st.tuples(
+                    st.just("current_job_id"),
+                    st.sampled_from([None, *sorted(self.manager.jobs)[:5]]),
+                ),
+                st.tuples(st.just("draining"), st.booleans()),
+            )
+        )
+        self._edit(node, field, value)
+
     @rule(mode=st.sampled_from(["performance", "balanced", "efficiency", "night_savings"]))
     def energy_mode(self, mode):
         self.manager.set_energy_mode(mode)
@@ -153,13 +211,11 @@ class FarmMachine(RuleBasedStateMachine):
                 node = self.manager.nodes[job.assigned_node_id]
                 assert node.status == NodeStatus.ONLINE
                 assert hardware_misfit(job, node.capabilities) is None
-                assert node.id not in job.excluded_node_ids or job.id in self.ever_ran
 
     @invariant()
     def children_never_start_before_parents_complete(self):
         for job in self.manager.jobs.values():
             if job.status == RenderJobStatus.RUNNING:
-                self.ever_ran.add(job.id)
                 for dep in job.dependencies:
                     assert self.manager.jobs[dep].status == RenderJobStatus.COMPLETED
 

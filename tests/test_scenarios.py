@@ -86,24 +86,31 @@ def test_gradual_hardware_upgrade_moves_work_to_new_nodes_that_inherit_class_spe
     manager.run_scheduling_cycle()
     clock.advance(timedelta(hours=4))
     for i in range(3):
-        manager.complete_job(f"warm{i}")
-    # a new generation arrives: one node first, it learns fast renders...
+        manager.complete_job(f"warm{i}")  # the old class renders at the estimate
+    # a new generation arrives; the old nodes are drained, so the probe runs on the new one
     manager.add_node(make_node("new0", cores=64, memory=256))
-    manager.submit_job(make_job("probe", hours=4, memory_requirements_gb=8))
+    for i in range(3):
+        manager.set_node_maintenance(f"old{i}")
+    manager.submit_job(make_job("probe", hours=4, memory_requirements_gb=8, now=clock.now()))
     manager.run_scheduling_cycle()
-    probe_node = manager.jobs["probe"].assigned_node_id
-    clock.advance(timedelta(hours=1 if probe_node == "new0" else 4))
-    manager.complete_job("probe")
-    # ...then the old generation is drained and retired while more new nodes arrive
+    assert manager.jobs["probe"].assigned_node_id == "new0"
+    clock.advance(timedelta(hours=1))
+    manager.complete_job("probe")  # four times faster
+    # more of the new class arrive and inherit its speed; the old generation is retired
     for i in range(1, 3):
         manager.add_node(make_node(f"new{i}", cores=64, memory=256))
     for i in range(3):
-        manager.set_node_maintenance(f"old{i}")
         manager.remove_node(f"old{i}")
-    manager.submit_job(make_job("after", hours=4, deadline_in=2, memory_requirements_gb=8))
-    assert manager.jobs["after"].deadline_feasible is (probe_node == "new0")
+    manager.submit_job(make_job("busy", hours=4, memory_requirements_gb=8, now=clock.now()))
     manager.run_scheduling_cycle()
-    assert manager.jobs["after"].assigned_node_id.startswith("new")
+    # a 4-hour job due in 2 hours is feasible only at the speed the new class has shown
+    manager.submit_job(
+        make_job("after", hours=4, deadline_in=2, memory_requirements_gb=8, now=clock.now())
+    )
+    assert manager.jobs["after"].deadline_feasible is True
+    manager.run_scheduling_cycle()
+    assert manager.jobs["after"].assigned_node_id in {"new1", "new2"}
+    assert manager.get_job_status("after")["will_meet_deadline"] is True
     assert len(manager.nodes) == 3
 
 

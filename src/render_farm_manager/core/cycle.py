@@ -23,6 +23,7 @@ from render_farm_manager.core.models import (
     LogLevel,
     NodeStatus,
     ProgressiveOutputConfig,
+    RenderJob,
     RenderJobStatus,
     ResourceAllocation,
 )
@@ -138,13 +139,13 @@ class SchedulingCycle:
         ]
         path.move(newly_ready, S.QUEUED, "waiting for a node")
         index.newly_ready.clear()
-        for job, quality in due:
-            path.tx.after_commit(partial(self.previews.generate_progressive_output, job, quality))
+        self.record_previews(due, now)
         online = [n for n in nodes if n.status == NodeStatus.ONLINE]
         busy = sum(1 for n in online if n.current_job_id is not None)
         utilization = 100.0 * busy / len(online) if online else 0.0
         self.metrics.cycle(utilization)
-        self._report_allocations(allocations, running_by_client, len(online))
+        running_now = Counter(job.client_id for job in index.running_by_node.values())
+        self._report_allocations(allocations, running_now, len(online))
         path.log(
             "log_scheduling_cycle",
             len(plan.assignments),
@@ -155,6 +156,14 @@ class SchedulingCycle:
             log_level=LogLevel.DEBUG,
         )
         return CycleOutcome(plan, allocations, len(due), utilization)
+
+    def record_previews(self, due: list[tuple[RenderJob, int]], now: datetime) -> None:
+        """The previews due are produced when the change commits; each job records when."""
+        for job, quality in due:
+            self.path.write(job, "last_progressive_output_time", now)
+            self.path.tx.after_commit(
+                partial(self.previews.generate_progressive_output, job, quality)
+            )
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -244,6 +244,7 @@ class JobChanges:
         path.write(job, "assigned_node_id", node.id)
         path.write(node, "current_job_id", job.id)
         path.write(job, "started_at", now)
+        path.write(job, "progress_reported_at", now)
         path.tx.set_item(self.progress_at_start, job.id, job.progress)
         path.tx.set_item(path.index.running_by_node, node.id, job)
         if job.supports_progressive_output:
@@ -393,8 +394,10 @@ class JobChanges:
         path = self.path
         old = job.progress
         path.write(job, "progress", progress)
-        if job.supports_checkpoint and job.status == S.RUNNING:
-            path.write(job, "last_checkpoint_time", path.now())
+        if job.status == S.RUNNING:
+            path.write(job, "progress_reported_at", path.now())
+            if job.supports_checkpoint:
+                path.write(job, "last_checkpoint_time", path.now())
         path.reindex(job)
         path.log(
             "log_event",

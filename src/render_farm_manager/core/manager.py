@@ -479,14 +479,16 @@ class RenderFarmManager:
         job id → preview path."""
         with self._path.change():
             running = list(self._path.index.running_by_node.values())
+            now = self._path.now()
             due = self.progressive_renderer.due_outputs(
                 running,  # type: ignore[arg-type]
                 self.progressive_output_config,
-                self._path.now(),
+                now,
             )
+            self._cycle.record_previews(due, now)
         return {
-            job.id: self.progressive_renderer.generate_progressive_output(job, quality)
-            for job, quality in due
+            job.id: self.progressive_renderer.get_latest_progressive_output(job.id) or ""
+            for job, _ in due
         }
 
     # ------------------------------------------------------------------------------------------

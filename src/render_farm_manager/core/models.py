@@ -261,6 +261,8 @@ class RenderJob(FarmModel):
     emergency: bool = False
     """Submitted through ``submit_emergency_job``: runs before everything else."""
     started_at: datetime | None = None
+    progress_reported_at: datetime | None = None
+    """When the progress of the running job was last reported (its start, at first)."""
     completed_at: datetime | None = None
     deadline_feasible: bool | None = None
     """Set at submission: False when even an empty farm could not finish it in time."""
@@ -281,6 +283,7 @@ class RenderJob(FarmModel):
         "last_checkpoint_time",
         "last_progressive_output_time",
         "started_at",
+        "progress_reported_at",
         "completed_at",
     )(_naive)
 

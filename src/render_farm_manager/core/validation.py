@@ -21,7 +21,10 @@ def finite_number(value: Any, field: str, object_id: str) -> float:
             field=field,
             object_id=object_id,
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
         raise InvalidInputError(
             f"{field} of {object_id!r} must be a finite number, got {value!r}",

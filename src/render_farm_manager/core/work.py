@@ -33,6 +33,7 @@ class UnitOfWork(Protocol):
     emergency: bool
     excluded_node_ids: list[str]
     started_at: datetime | None
+    progress_reported_at: datetime | None
 
 
 def remaining_hours(work: UnitOfWork) -> float:

@@ -89,6 +89,11 @@ class DeadlineScheduler(SchedulerInterface):
             node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
         self.node_specializer = node_specializer
 
+    @property
+    def _judges_every_node(self) -> bool:
+        """A matcher other than the shipped one is asked about each node, not each kind."""
+        return not isinstance(self.node_specializer, NodeSpecializationManager)
+
     # -- the cycle -----------------------------------------------------------------------------
 
     def plan_cycle(
@@ -108,7 +113,7 @@ class DeadlineScheduler(SchedulerInterface):
         """Decide one cycle: pure, reads only its arguments."""
         inheritance = inheritance if inheritance is not None else InheritanceIndex()
         matcher = self.node_specializer
-        pools = build_pools(nodes)
+        pools = build_pools(nodes, one_per_node=self._judges_every_node)
         ranker = PoolRanker(pools, matcher, energy.energy_weight if energy else 0.0)
         now_ts = now.timestamp()
         margin = self.margin_seconds
@@ -165,7 +170,9 @@ class DeadlineScheduler(SchedulerInterface):
         now: datetime,
     ) -> dict[str, datetime]:
         """Expected finish time of every running and eligible waiting job."""
-        ranker = PoolRanker(build_pools(nodes), self.node_specializer)
+        ranker = PoolRanker(
+            build_pools(nodes, one_per_node=self._judges_every_node), self.node_specializer
+        )
         order = (jobs[job_id] for job_id in queue.in_order(now.timestamp(), self.margin_seconds))
         return forecast_finish_times(
             order, ranker, running_by_node, now, self.node_specializer.expected_hours

@@ -32,7 +32,9 @@ class PoolAvailability:
             inputs = self._inputs
             heap = [
                 hours * 3600.0
-                for _, hours in busy_until(pool, inputs.running_by_node, inputs.hours_left)
+                for _, hours in busy_until(
+                    pool, inputs.running_by_node, inputs.hours_left, inputs.now
+                )
             ]
             heapq.heapify(heap)
             self._heaps[pool.key] = heap

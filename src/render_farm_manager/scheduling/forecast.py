@@ -30,7 +30,7 @@ def forecast_finish_times(
     pools: dict[PoolKey, NodePool] = {pool.key: pool for pool in ranker.pools}
     for pool in ranker.pools:
         heap = [0.0] * len(pool.free)
-        for job, hours in busy_until(pool, running_by_node, expected_hours):
+        for job, hours in busy_until(pool, running_by_node, expected_hours, now):
             finish[job.id] = now + timedelta(hours=hours)
             heap.append(hours)
         heapq.heapify(heap)

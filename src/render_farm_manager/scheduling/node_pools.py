@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from render_farm_manager.core.models import NodeCapabilities, NodeStatus, RenderNode
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.hardware import hardware_class
 
-PoolKey = tuple[str, tuple[str, ...], float]
+PoolKey = tuple[str, tuple[str, ...], float, str]
 
 
 @dataclass
@@ -47,11 +48,13 @@ class NodePool:
         return any(node.id not in excluded for node in self.free)
 
 
-def pool_key(node: RenderNode) -> PoolKey:
+def pool_key(node: RenderNode, alone: bool = False) -> PoolKey:
+    """Nodes with equal keys are interchangeable; ``alone`` gives the node a pool of its own."""
     return (
         hardware_class(node),
         tuple(sorted(node.capabilities.specialized_for)),
         float(node.power_efficiency_rating),
+        node.id if alone else "",
     )
 
 
@@ -60,14 +63,15 @@ def _average_learned_speed(node: RenderNode) -> float:
     return sum(history.values()) / len(history) if history else 1.0
 
 
-def build_pools(nodes: Iterable[RenderNode]) -> list[NodePool]:
+def build_pools(nodes: Iterable[RenderNode], one_per_node: bool = False) -> list[NodePool]:
     """Pools of the schedulable nodes (online, not draining); busy nodes are listed for
-    preemption and forecasting."""
+    preemption and forecasting. ``one_per_node`` when a matcher must judge every machine
+    (one written by a user), not every kind of machine."""
     pools: dict[PoolKey, NodePool] = {}
     for node in nodes:
         if node.status != NodeStatus.ONLINE or node.draining:
             continue
-        key = pool_key(node)
+        key = pool_key(node, alone=one_per_node)
         pool = pools.get(key)
         if pool is None:
             pool = pools[key] = NodePool(key, node)
@@ -83,12 +87,21 @@ HoursLeft = Callable[[UnitOfWork, RenderNode], float]
 
 
 def busy_until(
-    pool: NodePool, running_by_node: Mapping[str, UnitOfWork], hours_left: HoursLeft
+    pool: NodePool,
+    running_by_node: Mapping[str, UnitOfWork],
+    hours_left: HoursLeft,
+    now: datetime,
 ) -> list[tuple[UnitOfWork, float]]:
-    """For each busy node of ``pool``: its job, and in how many hours it is expected to end."""
+    """For each busy node of ``pool``: its job, and in how many hours from ``now`` it is
+    expected to end (the work left at its last progress report, less the time since)."""
     until = []
     for node in pool.busy:
         job = running_by_node.get(node.id)
-        if job is not None:
-            until.append((job, hours_left(job, node)))
+        if job is None:
+            continue
+        hours = hours_left(job, node)
+        since = job.progress_reported_at or job.started_at
+        if since is not None:
+            hours = max(0.0, hours - (now - since).total_seconds() / 3600.0)
+        until.append((job, hours))
     return until

@@ -81,7 +81,9 @@ def _earliest_free_seconds(inputs: CycleInputs) -> dict[PoolKey, float]:
         pool.key: min(
             (
                 hours * 3600.0
-                for _, hours in busy_until(pool, inputs.running_by_node, inputs.hours_left)
+                for _, hours in busy_until(
+                    pool, inputs.running_by_node, inputs.hours_left, inputs.now
+                )
             ),
             default=float("inf"),
         )
