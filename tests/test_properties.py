@@ -1,5 +1,8 @@
 """Invariants under random sequences of operations (hypothesis).
 
+These run without coverage tracing (``untraced``), which would slow them eightfold; the lines
+reach are covered by the example tests too.
+
 * a node never runs two jobs, and a running job's node knows it;
 * a job never runs on a node whose hardware does not fit it, nor on a node that is not online;
 * a child never starts before all of its parents have completed;
@@ -7,6 +10,8 @@
 """
 
 from datetime import timedelta
+
+import pytest
 
 from builders import make_client, make_farm, make_job, make_node
 from hypothesis import HealthCheck, given, settings
@@ -237,9 +242,10 @@ FarmMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestFarmInvariants = FarmMachine.TestCase
+TestFarmInvariants = pytest.mark.untraced(FarmMachine.TestCase)
 
 
+@pytest.mark.untraced
 @settings(max_examples=60, deadline=None)
 @given(
     guarantees=st.lists(st.integers(0, 60), min_size=2, max_size=4),

@@ -24,6 +24,10 @@ from render_farm_manager.simulation.policies import POLICIES, resolve_policies
 from render_farm_manager.simulation.scenarios import SCENARIOS, generate_workload
 from render_farm_manager.simulation.workload import Workload, WorkloadError
 
+# The simulator is not part of the measured decision core; tracing it would triple this module's
+# run time for lines the core's own tests cover.
+pytestmark = pytest.mark.untraced
+
 
 @pytest.fixture(scope="module")
 def small_workload():

@@ -102,7 +102,7 @@ class EditRouter:
         if job.status not in FINISHED_STATUSES:
             path.reindex(job)
             if name in _JOB_PLACEMENT_FIELDS and job.status in WAITING_STATUSES:
-                self.jobs.check_feasibility(job, path.now())
+                self.jobs.placement.check_feasibility(job, path.now())
         path.log(
             "log_event",
             "job_field_changed",
@@ -202,7 +202,7 @@ class EditRouter:
 
     def _node_edited(self, node: RenderNode, name: str, old: Any, value: Any) -> None:
         self.path.nodes_changed()
-        self.jobs.nodes_changed()
+        self.nodes.failures.placement.nodes_changed()
         self.path.log(
             "log_event",
             "node_field_changed",

@@ -7,8 +7,7 @@ errors; the manager facade turns the seed API's documented cases into ``False``.
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from render_farm_manager.core.change_path import ChangePath
@@ -35,10 +34,9 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderNode,
 )
+from render_farm_manager.core.placement_checks import PlacementChecks
 from render_farm_manager.core.validation import finite_number, positive_hours
-from render_farm_manager.core.work import remaining_hours
 from render_farm_manager.node_specialization.fit import availability_misfit, hardware_misfit
-from render_farm_manager.scheduling.feasibility import FastestFit, why_nothing_fits
 
 if TYPE_CHECKING:
     from render_farm_manager.core.interfaces import (
@@ -51,10 +49,6 @@ MIN_LEARNABLE_SHARE = 0.01
 """A render reported faster than 1% of its estimate is a reporting artefact, not a speed."""
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 class JobChanges:
     def __init__(
         self,
@@ -62,32 +56,20 @@ class JobChanges:
         metrics: FarmMetrics,
         matcher: NodeSpecializerInterface,
         previews: ProgressiveRendererInterface,
-        max_job_errors: int,
-        node_blocklist_threshold: int,
+        placement: PlacementChecks,
     ) -> None:
         self.path = path
         self.metrics = metrics
         self.matcher = matcher
         self.previews = previews
-        self.max_job_errors = max_job_errors
-        self.node_blocklist_threshold = node_blocklist_threshold
-        self.fastest = FastestFit(matcher.expected_speed)
-        self.failures_on_node: dict[str, Counter[str]] = {}
-        """Job id → node id → how often that node failed that job."""
+        self.placement = placement
         self.progress_at_start: dict[str, float] = {}
-        self.watched: set[str] = set()
-        """Waiting jobs whose placement depends on which nodes exist (no node fits them, or
-        every fitting node is blocklisted for them)."""
 
     # -- shared checks -------------------------------------------------------------------------
 
     def _unfinished(self, job: RenderJob, change: str) -> None:
         if job.status in FINISHED_STATUSES:
             raise JobFinishedError(job.id, RenderJobStatus(job.status).value, change)
-
-    def best_speed(self, job: RenderJob, online_only: bool = False) -> float | None:
-        version = (self.path.nodes_version, self.matcher.learned_version)
-        return self.fastest.best_speed(job, self.path.nodes.values(), version, online_only)
 
     def closes_cycle(self, job: RenderJob, dependencies: list[str] | None = None) -> list[str]:
         """The dependency path back to ``job`` if it depended on ``dependencies`` (its own by
@@ -164,74 +146,9 @@ class JobChanges:
             self.fail(job, "circular dependency: " + " -> ".join(cycle))
             return
         path.index.inheritance.link(job)
-        self.check_feasibility(job, now)
+        self.placement.check_feasibility(job, now)
         path.reindex(job)
         path.index.settle_dependents(job)
-
-    def check_feasibility(self, job: RenderJob, now: datetime) -> None:
-        """Could an empty farm finish the job in time, and can any node run it at all?"""
-        path = self.path
-        speed = self.best_speed(job)
-        if speed is None:
-            feasible = False
-            why = why_nothing_fits(job, path.nodes.values())
-            self._warn_placement(job, why, "job_unplaceable")
-        else:
-            finish = now + timedelta(hours=remaining_hours(job) / speed)
-            feasible = finish <= job.deadline
-            why = f"even on the fastest fitting node it would finish at {finish:%Y-%m-%d %H:%M}"
-        path.write(job, "deadline_feasible", feasible)
-        if not feasible:
-            path.log(
-                "log_event",
-                "deadline_infeasible",
-                f"Job {job.id} cannot meet its deadline {job.deadline:%Y-%m-%d %H:%M}: {why}",
-                job_id=job.id,
-                client_id=job.client_id,
-                log_level=LogLevel.WARNING,
-            )
-
-    def _warn_placement(self, job: RenderJob, warning: str | None, event: str) -> None:
-        path = self.path
-        if job.placement_warning == warning:
-            return
-        path.write(job, "placement_warning", warning)
-        if warning is None:
-            path.log(
-                "log_event",
-                event,
-                f"Job {job.id} can be placed again",
-                job_id=job.id,
-                client_id=job.client_id,
-            )
-            return
-        self._watch(job)
-        path.log(
-            "log_event",
-            event,
-            f"Job {job.id}: {warning}",
-            job_id=job.id,
-            client_id=job.client_id,
-            log_level=LogLevel.WARNING,
-        )
-
-    def _watch(self, job: RenderJob) -> None:
-        if job.id not in self.watched:
-            self.path.tx.on_rollback(lambda: self.watched.discard(job.id))
-            self.watched.add(job.id)
-
-    def nodes_changed(self) -> None:
-        """Nodes came, went or changed hardware: re-examine the jobs whose placement depended
-        on which nodes exist."""
-        for job_id in sorted(self.watched):
-            job = self.path.jobs.get(job_id)
-            if job is None or job.status in FINISHED_STATUSES:
-                continue
-            if self.best_speed(job) is None:
-                why = why_nothing_fits(job, self.path.nodes.values())
-                self._warn_placement(job, why, "job_unplaceable")
-            else:
-                self._update_exclusions(job)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -434,81 +351,3 @@ class JobChanges:
             old_dependencies=old,
             new_dependencies=list(dependencies),
         )
-
-    # -- failures ------------------------------------------------------------------------------
-
-    def count_failure(self, job: RenderJob, node_id: str | None, error: str) -> str:
-        """One more failure of ``job``: blocklist a node that failed it repeatedly; fail the job
-        at the threshold, else requeue it. Returns ``failed`` or ``requeued``."""
-        path = self.path
-        path.write(job, "error_count", job.error_count + 1)
-        if node_id is not None:
-            counts = self.failures_on_node.get(job.id)
-            if counts is None:
-                counts = Counter()
-                path.tx.set_item(self.failures_on_node, job.id, counts)
-            path.tx.set_item(counts, node_id, counts[node_id] + 1)
-        if job.error_count >= self.max_job_errors:
-            self.fail(
-                job,
-                f"failed {plural(job.error_count, 'time')}, reaching the limit of "
-                f"{plural(self.max_job_errors, 'error')}; last error: {error}",
-            )
-            return "failed"
-        self.requeue(job, f"error: {error}", keep_progress=True)
-        self._update_exclusions(job, newly_failed=node_id)
-        return "requeued"
-
-    def _update_exclusions(self, job: RenderJob, newly_failed: str | None = None) -> None:
-        """Blocklist the nodes that failed ``job`` ``node_blocklist_threshold`` times, unless
-        that leaves no node able to run it: then the least-failing of them stays allowed."""
-        path = self.path
-        counts = self.failures_on_node.get(job.id, Counter())
-        threshold = self.node_blocklist_threshold
-        failing = {n for n, c in counts.items() if c >= threshold}
-        excluded = set(job.excluded_node_ids) | failing
-        if newly_failed in failing and newly_failed not in job.excluded_node_ids:
-            path.log(
-                "log_event",
-                "node_blocklisted_for_job",
-                f"Node {newly_failed} failed job {job.id} {plural(counts[newly_failed], 'time')}; "
-                "it will not get this job again",
-                job_id=job.id,
-                node_id=newly_failed,
-                client_id=job.client_id,
-                log_level=LogLevel.WARNING,
-            )
-        if excluded:
-            self._watch(job)
-        fitting = [n for n in path.nodes.values() if hardware_misfit(job, n.capabilities) is None]
-        warning = None
-        if fitting and all(n.id in excluded for n in fitting):
-            least = min(fitting, key=lambda n: (counts[n.id], n.id))
-            excluded.discard(least.id)
-            warning = (
-                f"every node that can run it is blocklisted for it; it runs on the "
-                f"least-failing one, {least.id} ({plural(counts[least.id], 'failure')})"
-            )
-        new = sorted(excluded)
-        if new != sorted(job.excluded_node_ids):
-            path.write(job, "excluded_node_ids", new)
-        self._warn_placement(job, warning, "blocklist_relaxed")
-
-    def handle_render_error(
-        self, job: RenderJob, error: str, node_id: str | None, corrupt_scene: bool
-    ) -> str:
-        if job.status != S.RUNNING:
-            raise IllegalTransitionError(job.id, RenderJobStatus(job.status).value, "queued")
-        self.path.log(
-            "log_error",
-            f"Render error on job {job.id}: {error}",
-            job_id=job.id,
-            node_id=job.assigned_node_id,
-            client_id=job.client_id,
-            corrupt_scene=corrupt_scene,
-        )
-        if corrupt_scene:
-            self.path.write(job, "error_count", job.error_count + 1)
-            self.fail(job, f"corrupt scene: {error}")
-            return "failed"
-        return self.count_failure(job, job.assigned_node_id, error)

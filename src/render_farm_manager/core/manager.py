@@ -38,6 +38,7 @@ from render_farm_manager.core.interfaces import (
     SchedulerInterface,
 )
 from render_farm_manager.core.job_changes import JobChanges
+from render_farm_manager.core.job_failures import JobFailures
 from render_farm_manager.core.lifecycle import can_transition
 from render_farm_manager.core.models import (
     FINISHED_STATUSES,
@@ -54,6 +55,7 @@ from render_farm_manager.core.models import (
     ServiceTier,
 )
 from render_farm_manager.core.node_changes import ClientChanges, NodeChanges
+from render_farm_manager.core.placement_checks import PlacementChecks
 from render_farm_manager.core.validation import choice, flag, identifier, text, whole_number
 from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
 from render_farm_manager.node_specialization.fit import fits
@@ -164,15 +166,12 @@ class RenderFarmManager:
         self.jobs: dict[str, RenderJob] = path.jobs
         self._metrics = FarmMetrics(path)
         self.performance_metrics: PerformanceMetrics = self._metrics.metrics
+        self._placement = PlacementChecks(path, matcher, node_blocklist_threshold)
         self._jobs = JobChanges(
-            path,
-            self._metrics,
-            matcher,
-            self.progressive_renderer,
-            max_job_errors,
-            node_blocklist_threshold,
+            path, self._metrics, matcher, self.progressive_renderer, self._placement
         )
-        self._nodes = NodeChanges(path, self._jobs, self._metrics)
+        self._failures = JobFailures(self._jobs, self._placement, max_job_errors)
+        self._nodes = NodeChanges(path, self._jobs, self._failures, self._metrics)
         self._clients = ClientChanges(path)
         self._cycle = SchedulingCycle(
             path,
@@ -197,11 +196,11 @@ class RenderFarmManager:
 
     @property
     def max_job_errors(self) -> int:
-        return self._jobs.max_job_errors
+        return self._failures.max_job_errors
 
     @property
     def node_blocklist_threshold(self) -> int:
-        return self._jobs.node_blocklist_threshold
+        return self._placement.node_blocklist_threshold
 
     # ------------------------------------------------------------------------------------------
     # Lookups
@@ -323,7 +322,7 @@ class RenderFarmManager:
                 from render_farm_manager.core.errors import NodeMismatchError
 
                 raise NodeMismatchError(job_id, node_id, job.assigned_node_id)
-            return self._jobs.handle_render_error(job, message, job.assigned_node_id, corrupt)
+            return self._failures.render_error(job, message, corrupt)
 
     # ------------------------------------------------------------------------------------------
     # Jobs
@@ -568,7 +567,7 @@ class RenderFarmManager:
                 forecast=self.forecast(),
                 scheduler=self.scheduler,
                 previews=self.progressive_renderer,
-                best_speed=lambda j: self._jobs.best_speed(j, online_only=True),
+                best_speed=lambda j: self._placement.best_speed(j, online_only=True),
             )
 
     def get_client_status(self, client_id: str) -> dict[str, Any] | None:

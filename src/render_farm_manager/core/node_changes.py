@@ -12,6 +12,7 @@ from render_farm_manager.core.errors import (
 )
 from render_farm_manager.core.farm_metrics import FarmMetrics
 from render_farm_manager.core.job_changes import JobChanges
+from render_farm_manager.core.job_failures import JobFailures
 from render_farm_manager.core.models import (
     FINISHED_STATUSES,
     AnyClient,
@@ -26,9 +27,12 @@ from render_farm_manager.core.models import (
 
 
 class NodeChanges:
-    def __init__(self, path: ChangePath, jobs: JobChanges, metrics: FarmMetrics) -> None:
+    def __init__(
+        self, path: ChangePath, jobs: JobChanges, failures: JobFailures, metrics: FarmMetrics
+    ) -> None:
         self.path = path
         self.jobs = jobs
+        self.failures = failures
         self.metrics = metrics
 
     def add(self, node: RenderNode) -> None:
@@ -50,7 +54,7 @@ class NodeChanges:
         path.log(
             "log_node_added", node.id, node.name, NodeStatus(node.status).value, node.capabilities
         )
-        self.jobs.nodes_changed()
+        self.failures.placement.nodes_changed()
 
     def remove(self, node: RenderNode) -> None:
         path = self.path
@@ -61,7 +65,7 @@ class NodeChanges:
         path.log(
             "log_event", "node_removed", f"Node {node.name} ({node.id}) removed", node_id=node.id
         )
-        self.jobs.nodes_changed()
+        self.failures.placement.nodes_changed()
 
     def evict(self, node: RenderNode, reason: str) -> str | None:
         """Requeue the node's job (not the job's fault: no error counted, checkpoint kept)."""
@@ -110,7 +114,7 @@ class NodeChanges:
         path.log("log_node_failure", node.id, error, job_id=job.id if job else None)
         if job is None:
             return []
-        self.jobs.count_failure(job, node.id, error)  # type: ignore[arg-type]
+        self.failures.count(job, node.id, error)  # type: ignore[arg-type]
         return [job.id]
 
     def drain(self, node: RenderNode) -> None:
