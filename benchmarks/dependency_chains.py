@@ -82,7 +82,9 @@ def main() -> None:
         f"  submit, per job:           independent {1e6 * independent / total:6.1f} us   "
         f"chained {1e6 * chained / total:6.1f} us"
     )
-    print(f"  first cycle:               {1000 * cycle:6.1f} ms ({result['jobs_scheduled']} placed)")
+    print(
+        f"  first cycle:               {1000 * cycle:6.1f} ms ({result['jobs_scheduled']} placed)"
+    )
     print(
         f"  status of the deepest job: {1000 * status_time:6.2f} ms (median of 5; "
         f"expected at {status['estimated_completion']:%Y-%m-%d %H:%M}, "

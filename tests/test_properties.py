@@ -1,7 +1,7 @@
 """Invariants under random sequences of operations (hypothesis).
 
 These run without coverage tracing (``untraced``), which would slow them eightfold; the lines
-reach are covered by the example tests too.
+they reach are covered by the example tests too.
 
 * a node never runs two jobs, and a running job's node knows it;
 * a job never runs on a node whose hardware does not fit it, nor on a node that is not online;
@@ -12,7 +12,6 @@ reach are covered by the example tests too.
 from datetime import timedelta
 
 import pytest
-
 from builders import make_client, make_farm, make_job, make_node
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
