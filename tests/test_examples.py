@@ -52,7 +52,12 @@ def test_simulated_night():
     assert "Completed 7 of 7 jobs" in out
 
 
+def test_a_scheduler_of_your_own_decides():
+    assert run("custom_scheduler.py").strip() == "Running: long"
+
+
 CHECKED = {
+    "custom_scheduler.py",
     "basic_initialization.py",
     "custom_initialization.py",
     "submit_and_monitor.py",

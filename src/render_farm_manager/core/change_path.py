@@ -60,33 +60,50 @@ class ChangePath:
         """Incremented when nodes are added, removed, or change status or hardware."""
         self.edit_handler: EditHandler | None = None
         self._tx: Transaction | None = None
+        self._now: datetime | None = None
         self._held: dict[int, RenderJob | RenderNode | AnyClient] = {}
 
     # -- changes -------------------------------------------------------------------------------
 
     @contextmanager
     def change(self) -> Iterator[Transaction]:
-        """One change set (joined by nested calls): all of it commits, or none of it."""
+        """One change set (joined by nested calls): all of it commits, or none of it. The
+        clock is read once, first: every time the change records is that time."""
         with self.lock:
             if self._tx is not None:
                 yield self._tx
                 return
+            now = self.clock.now()
             tx = self._tx = Transaction()
+            self._now = now
+            queue = self.index.queue
+            queue.begin_journal()
             try:
                 yield tx
             except BaseException:
-                tx.rollback()
-                self._tx = None
-                self.index.rebuild(self.jobs.values(), self.nodes.values())
-                self.version += 1
-                self.nodes_version += 1
+                self._undo(tx)
                 raise
+            finally:
+                queue.end_journal()
             try:
                 tx.commit()
             finally:
                 self._tx = None
+                self._now = None
                 if tx.changed:
                     self.version += 1
+
+    def _undo(self, tx: Transaction) -> None:
+        """Undo everything the change wrote, the scheduler's index included."""
+        written = tx.changed
+        tx.rollback()
+        self.index.queue.undo_journal()
+        self._tx = None
+        self._now = None
+        if written:
+            self.index.resync(self.jobs.values())
+            self.version += 1
+            self.nodes_version += 1
 
     @property
     def tx(self) -> Transaction:
@@ -95,7 +112,8 @@ class ChangePath:
         return self._tx
 
     def now(self) -> datetime:
-        return self.clock.now()
+        """The time of the change under way (read once when it began), else the clock's."""
+        return self._now if self._now is not None else self.clock.now()
 
     def write(self, model: FarmModel, name: str, value: Any) -> None:
         self.tx.write(model, name, value)

@@ -66,7 +66,11 @@ def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:
         return clock
     if callable(clock):
         return _CallableClock(clock)
-    raise TypeError(f"clock must have a now() method or be callable, got {type(clock).__name__}")
+    from render_farm_manager.core.errors import ClockError
+
+    raise ClockError(
+        f"clock must have a now() method or be callable, got {type(clock).__name__} {clock!r}"
+    )
 
 
 class CheckedClock:

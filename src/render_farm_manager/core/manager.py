@@ -10,7 +10,7 @@ so the manager is safe to call from several threads, and a call that raises has 
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -156,11 +156,13 @@ class RenderFarmManager:
             "energy_optimizer",
         )
         self.scheduler.node_specializer = matcher
-        log.use_clock(self.clock.now)
-        for component in (self.scheduler, self.progressive_renderer, self.energy_optimizer):
-            component.use_clock(self.clock)
-
         path = self._path = ChangePath(self.clock, log, monitor)
+        # Components and the audit log read the time of the change under way (the clock is read
+        # once per change, before anything is written).
+        log.use_clock(path.now)
+        for component in (self.scheduler, self.progressive_renderer, self.energy_optimizer):
+            component.use_clock(path)
+
         self.clients: dict[str, AnyClient] = path.clients
         self.nodes: dict[str, RenderNode] = path.nodes
         self.jobs: dict[str, RenderJob] = path.jobs
@@ -591,6 +593,15 @@ class RenderFarmManager:
         Waiting jobs in ``ignore`` (e.g. those holding out for faster nodes) keep no node
         awake."""
         keep = whole_number(keep_awake, "keep_awake", minimum=0)
+        if ignore is not None and (
+            isinstance(ignore, str)
+            or not isinstance(ignore, Iterable)
+            or not all(isinstance(job_id, str) for job_id in ignore)
+        ):
+            raise InvalidInputError(
+                f"ignore must be a set of job ids, got {type(ignore).__name__} {ignore!r}",
+                field="ignore",
+            )
         with self._path.lock:
             waiting = [
                 self.jobs[j]

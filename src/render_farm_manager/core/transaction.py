@@ -18,7 +18,8 @@ _MISSING = object()
 
 class Transaction:
     def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], None] | tuple[dict[str, Any], str, Any]] = []
+        """Callables, or (a model's fields, name, old value) for the commonest write."""
         self._effects: list[Callable[[], Any]] = []
         self.changed = False
         """True once anything was written: caches derived from the state are then stale."""
@@ -33,7 +34,7 @@ class Transaction:
             return
         fields[name] = value
         self.changed = True
-        self._undo.append(lambda: fields.__setitem__(name, old))
+        self._undo.append((fields, name, old))
 
     def set_attr(self, target: object, name: str, value: Any) -> None:
         """Set an attribute of a plain object (counters, caches); undone on rollback."""
@@ -71,7 +72,11 @@ class Transaction:
 
     def rollback(self) -> None:
         for undo in reversed(self._undo):
-            undo()
+            if isinstance(undo, tuple):
+                fields, name, old = undo
+                fields[name] = old
+            else:
+                undo()
         self._undo.clear()
         self._effects.clear()
 

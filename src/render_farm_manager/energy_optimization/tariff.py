@@ -58,16 +58,22 @@ class TimeOfUseTariff:
         )
 
     def _minutes_until(self, found: Callable[[int, float], bool]) -> list[int]:
-        """For every minute of the day, minutes until ``found`` first holds after it."""
-        result = []
-        for minute in range(_DAY_MINUTES):
-            here = self._minute_price[minute]
-            steps = _DAY_MINUTES
-            for step in range(1, _DAY_MINUTES + 1):
-                if found((minute + step) % _DAY_MINUTES, here):
-                    steps = step
-                    break
-            result.append(steps)
+        """For every minute of the day, minutes until ``found`` first holds after it (a whole
+        day when it never does). One backward sweep over two days: O(minutes in a day)."""
+        prices = self._minute_price
+        result = [_DAY_MINUTES] * _DAY_MINUTES
+        # Walking back from the end of the second day, remember the nearest later minute at
+        # which ``found`` held for each price seen; a minute's answer depends on its own price.
+        nearest: dict[float, int] = {}
+        distinct = set(prices)
+        for absolute in range(2 * _DAY_MINUTES - 1, -1, -1):
+            minute = absolute % _DAY_MINUTES
+            here = prices[minute]
+            if absolute < _DAY_MINUTES and here in nearest:
+                result[minute] = min(_DAY_MINUTES, nearest[here] - absolute)
+            for price in distinct:
+                if found(minute, price):
+                    nearest[price] = absolute
         return result
 
     @classmethod

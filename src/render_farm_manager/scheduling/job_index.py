@@ -12,11 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from render_farm_manager.core.models import (
-    WAITING_STATUSES,
-    RenderJobStatus,
-    RenderNode,
-)
+from render_farm_manager.core.models import WAITING_STATUSES, RenderJobStatus
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.inheritance import InheritanceIndex
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
@@ -134,10 +130,10 @@ class JobIndex:
             if job is not None and job_id in self.queue:
                 self.place(job)
 
-    def rebuild(self, jobs: Iterable[IndexedJob], nodes: Iterable[RenderNode]) -> None:
-        """Recompute everything from the jobs and nodes themselves (after a rollback)."""
+    def resync(self, jobs: Iterable[IndexedJob]) -> None:
+        """After a change was undone (the queue and ``running_by_node`` restored exactly by
+        the caller): recompute what is derived from the jobs themselves."""
         job_list = list(jobs)
-        self.queue = ReadyQueue()
         self.inheritance.clear()
         self.waiting_on_dependencies.clear()
         self.newly_ready.clear()
@@ -145,15 +141,15 @@ class JobIndex:
         for job in job_list:
             self.inheritance.link(job)
         for job in _parents_first(job_list):
-            if job.status in WAITING_STATUSES:
-                self.place(job)
-        self.running_by_node = {
-            node.id: self._jobs[node.current_job_id]
-            for node in nodes
-            if node.current_job_id is not None and node.current_job_id in self._jobs
-        }
-        self.flush()
-
+            if job.status not in WAITING_STATUSES:
+                continue
+            if self.unmet_dependencies(job):
+                self.waiting_on_dependencies.add(job.id)
+                blocking = self._blocking(job)
+                if blocking is not None:
+                    self._root_cause[job.id] = blocking[1]
+            elif job.status == S.PENDING and job.id in self.queue:
+                self.newly_ready.add(job.id)
 
 def _parents_first(jobs: list[IndexedJob]) -> list[IndexedJob]:
     """The jobs ordered so that every job comes after its dependencies among them (a cycle,

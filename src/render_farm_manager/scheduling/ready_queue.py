@@ -39,6 +39,7 @@ class ReadyQueue:
         self.waiting_by_client: Counter[str] = Counter()
         self.total_hours = 0.0
         """Work left in the queue, in hours at reference speed."""
+        self._journal: list[tuple[str, tuple[QueuePosition, _Entry] | None]] | None = None
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -65,22 +66,53 @@ class ReadyQueue:
                 return
             self.discard(work_id)
         entry = (latest_start, next(self._sequence), work_id)
-        self._buckets[base_rank].add(entry)
-        self._positions[work_id] = (position, entry)
-        self.waiting_by_client[client_id] += 1
-        self.total_hours += hours
+        self._insert(work_id, position, entry)
+        if self._journal is not None:
+            self._journal.append((work_id, None))
 
     def discard(self, work_id: str) -> bool:
-        found = self._positions.pop(work_id, None)
+        found = self._remove(work_id)
         if found is None:
             return False
+        if self._journal is not None:
+            self._journal.append((work_id, found))
+        return True
+
+    def _insert(self, work_id: str, position: QueuePosition, entry: _Entry) -> None:
+        self._buckets[position.base_rank].add(entry)
+        self._positions[work_id] = (position, entry)
+        self.waiting_by_client[position.client_id] += 1
+        self.total_hours += position.hours
+
+    def _remove(self, work_id: str) -> tuple[QueuePosition, _Entry] | None:
+        found = self._positions.pop(work_id, None)
+        if found is None:
+            return None
         position, entry = found
         self._buckets[position.base_rank].remove(entry)
         self.total_hours = max(0.0, self.total_hours - position.hours) if self._positions else 0.0
         self.waiting_by_client[position.client_id] -= 1
         if self.waiting_by_client[position.client_id] <= 0:
             del self.waiting_by_client[position.client_id]
-        return True
+        return found
+
+    # -- undoing a change ----------------------------------------------------------------------
+
+    def begin_journal(self) -> None:
+        """Record every put and discard from now on, so that :meth:`undo_journal` can restore
+        the queue exactly (order among equals included)."""
+        self._journal = []
+
+    def end_journal(self) -> None:
+        self._journal = None
+
+    def undo_journal(self) -> None:
+        journal, self._journal = self._journal or [], None
+        for work_id, removed in reversed(journal):
+            if removed is None:  # it was put: take it out again
+                self._remove(work_id)
+            else:  # it was discarded: put back exactly what was there
+                self._insert(work_id, *removed)
 
     def _range(self, rank: int, low: float | None, high: float | None) -> Iterator[_Entry]:
         minimum = None if low is None else (low,)
