@@ -56,7 +56,6 @@ PRIORITY_RANK: dict[JobPriority, int] = {
     JobPriority.CRITICAL: 3,
 }
 _PRIORITY_BY_RANK = {rank: priority for priority, rank in PRIORITY_RANK.items()}
-MAX_PRIORITY_RANK = 3
 
 
 class NodeStatus(StrEnum):

@@ -125,13 +125,14 @@ class ResourcePartitioner(ResourceManagerInterface):
 
     # -- quotas and allocation -----------------------------------------------------------------
 
-    def _book(
+    def quota_book(
         self,
         clients: Iterable[AnyClient],
         schedulable_nodes: int,
         running: Mapping[str, int],
         waiting: Mapping[str, int],
     ) -> QuotaBook:
+        """Node quotas for one scheduling cycle over ``schedulable_nodes`` nodes."""
         client_list = list(clients)
         return QuotaBook.build(
             {c.id: float(c.guaranteed_resources) for c in client_list},
@@ -142,16 +143,6 @@ class ResourcePartitioner(ResourceManagerInterface):
             allow_borrowing=self.allow_borrowing,
             borrowing_limit_percentage=self.borrowing_limit_percentage,
         )
-
-    def quota_book(
-        self,
-        clients: Iterable[AnyClient],
-        schedulable_nodes: int,
-        running: Mapping[str, int],
-        waiting: Mapping[str, int],
-    ) -> QuotaBook:
-        """Node quotas for one scheduling cycle over ``schedulable_nodes`` nodes."""
-        return self._book(clients, schedulable_nodes, running, waiting)
 
     def plan_quotas(
         self,
@@ -174,7 +165,7 @@ class ResourcePartitioner(ResourceManagerInterface):
         work of clients beyond their allocation.
         """
         node_list = [n for n in nodes if is_partitionable(n)]
-        book = self._book(clients, len(node_list), running, waiting)
+        book = self.quota_book(clients, len(node_list), running, waiting)
         busy = {n.id for n in node_list if n.current_job_id is not None}
         return book, _report(book, book.allocate(), node_list, running_nodes, busy)
 
@@ -210,7 +201,7 @@ class ResourcePartitioner(ResourceManagerInterface):
             for c in client_list
         }
         running_nodes, busy = _running_nodes(node_list, jobs)
-        book = self._book(client_list, count, {}, demand)
+        book = self.quota_book(client_list, count, {}, demand)
         allocations = _report(book, book.allocate(demand), node_list, running_nodes, busy)
         self.allocations = allocations
         if self.audit_logger is not None:

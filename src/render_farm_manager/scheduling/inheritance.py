@@ -48,9 +48,6 @@ class InheritanceIndex:
             self._dirty.add(parent_id)
         self.inherited.pop(child_id, None)
 
-    def parents_of(self, child_id: str) -> tuple[str, ...]:
-        return self._parents.get(child_id, ())
-
     def mark(self, job_id: str) -> None:
         """The job's own priority, deadline, remaining work or status changed."""
         self._dirty.add(job_id)

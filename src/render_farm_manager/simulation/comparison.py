@@ -15,7 +15,6 @@ from render_farm_manager.simulation.optimal import OptimalReference, solve_optim
 from render_farm_manager.simulation.policies import Policy, resolve_policies
 from render_farm_manager.simulation.workload import Workload
 
-BASELINES = ("fifo", "round-robin", "random", "deadline10", "opencue", "edf")
 
 
 @dataclass

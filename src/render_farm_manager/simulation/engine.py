@@ -569,24 +569,6 @@ class Simulation:
         }
         return result
 
-    def _earliest_finishes(self) -> dict[str, float]:
-        """Ground truth: the earliest each job could finish on an empty farm, on the fastest
-        fitting hardware, after its dependencies (infinite when no hardware fits)."""
-        finish: dict[str, float] = {}
-        for spec in self.workload.jobs:  # sorted by submission; parents come first
-            speed = self._best_speed(spec)
-            if speed is None:
-                finish[spec.id] = float("inf")
-                continue
-            start = max(
-                [
-                    spec.submit_at_hours,
-                    *(finish.get(dep, float("inf")) for dep in spec.dependencies),
-                ]
-            )
-            finish[spec.id] = start + spec.estimated_duration_hours * spec.noise / speed
-        return finish
-
     def _best_speed(self, spec: JobSpec) -> float | None:
         """True speed of the fastest node class whose hardware fits the job (None if none)."""
         speeds = [
