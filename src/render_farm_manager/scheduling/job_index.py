@@ -151,6 +151,7 @@ class JobIndex:
             elif job.status == S.PENDING and job.id in self.queue:
                 self.newly_ready.add(job.id)
 
+
 def _parents_first(jobs: list[IndexedJob]) -> list[IndexedJob]:
     """The jobs ordered so that every job comes after its dependencies among them (a cycle,
     which only a job failed at submission can close, is cut anywhere)."""

@@ -16,7 +16,6 @@ from render_farm_manager.simulation.policies import Policy, resolve_policies
 from render_farm_manager.simulation.workload import Workload
 
 
-
 @dataclass
 class Target:
     criterion: str
