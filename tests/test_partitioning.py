@@ -212,11 +212,11 @@ def test_fractional_guarantees_borrow_only_from_clients_with_nothing_waiting():
     for cid, demand in (("a", 100), ("b", 0), ("c", 100)):
         partitioner.update_client_demand(cid, demand)
     allocation = partitioner.allocate_resources(nodes=_nodes(5))
-    # b lends a quarter of its 2 idle nodes: half a node, which completes a's second node;
-    # c, still waiting, lends nothing of its own idle half node
+    # guarantees in whole nodes: a 2 (the half nodes of a and c make one, given to a), b 2, c 1;
+    # b lends a quarter of its 2 idle nodes, half a node, which nobody can use whole;
+    # c, still waiting, lends nothing
     assert _counts(allocation) == {"a": 2, "b": 0, "c": 1}
-    assert allocation["a"].borrowed_from == pytest.approx({"b": 10})
-    assert allocation["b"].lent_to == pytest.approx({"a": 10})
+    assert allocation["a"].borrowed_from == {}
     assert allocation["c"].lent_to == {} and allocation["c"].lent_percentage == 0
 
 
@@ -321,8 +321,9 @@ def test_reported_allocation_is_what_the_book_admits(farm):
         assert reported[client.id] <= min(demand[client.id], quota.ceiling_nodes)
         expected_pct = 100 * reported[client.id] / online if online else 0
         assert report.allocated_percentage == pytest.approx(expected_pct)
-        # what is lent stays within the limit of the lender's idle guarantee
-        idle = max(0.0, guarantees[client.id] - report.allocated_percentage)
+        # what is lent stays within the limit of the lender's idle guarantee (in whole nodes)
+        guaranteed_pct = 100 * quota.guaranteed_nodes / online if online else 0
+        idle = max(0.0, guaranteed_pct - report.allocated_percentage)
         assert report.lent_percentage <= (limit / 100 if borrowing else 0) * idle + 1e-6
         for lender, amount in report.borrowed_from.items():
             assert allocation[lender].lent_to[client.id] == pytest.approx(amount)

@@ -225,3 +225,15 @@ def test_reclaim_waits_when_a_borrowed_node_frees_up_within_the_grace_period():
     assert manager.jobs["b0"].status is RenderJobStatus.RUNNING
     with pytest.raises(ValueError, match="reclaim_grace_minutes"):
         ResourcePartitioner(reclaim_grace_minutes=-1)
+
+
+def test_fractional_guarantees_leave_no_node_idle_while_everyone_waits():
+    manager, _ = make_farm(nodes=10, clients=())
+    for client_id in "abc":
+        manager.add_client(make_client(client_id, guaranteed=60, maximum=100))
+        for i in range(10):
+            manager.submit_job(make_job(f"{client_id}{i}", client=client_id))
+    result = manager.run_scheduling_cycle()
+    assert result["jobs_scheduled"] == 10  # 3.33 nodes each: 4 + 3 + 3
+    running = {c: manager.get_client_status(c)["jobs_by_status"]["running"] for c in "abc"}
+    assert sorted(running.values()) == [3, 3, 4]

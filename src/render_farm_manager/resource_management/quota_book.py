@@ -2,7 +2,7 @@
 
 Each client has a guaranteed share and a ceiling, in nodes of the schedulable farm. Guarantees that
 add up to more than the farm are scaled down proportionally (:func:`scaled_guarantees`, the one
-place that rule lives). A client may always run up to its guarantee. Beyond it, a client runs on
+place that rule lives) and then apportioned in whole nodes (:func:`whole_node_guarantees`). A client may always run up to its guarantee. Beyond it, a client runs on
 capacity nobody is guaranteed (the free pool) or, when borrowing is allowed, on up to
 ``borrowing_limit_percentage`` of the idle guaranteed capacity of clients that have no work
 waiting. The idle guarantee of a client *with* work waiting is never lent, so returning work finds
@@ -28,6 +28,18 @@ def scaled_guarantees(guarantees_pct: Mapping[str, float]) -> dict[str, float]:
     total = sum(guarantees_pct.values())
     scale = min(1.0, 100.0 / total) if total > 0 else 1.0
     return {client_id: float(g) * scale for client_id, g in guarantees_pct.items()}
+
+
+def whole_node_guarantees(guarantees_pct: Mapping[str, float], nodes: int) -> dict[str, int]:
+    """Guarantees in whole nodes of a farm of ``nodes``: each client gets the whole part of its
+    (scaled) share, and the nodes the fractions add up to go to the largest fractions (ties in
+    client order), so no node is left that nobody may use while everyone waits."""
+    exact = {c: g * nodes / 100.0 for c, g in scaled_guarantees(guarantees_pct).items()}
+    whole = {c: math.floor(x + _EPS) for c, x in exact.items()}
+    spare = math.floor(sum(exact.values()) + _EPS) - sum(whole.values())
+    for client_id in sorted(exact, key=lambda c: whole[c] - exact[c])[: max(0, spare)]:
+        whole[client_id] += 1
+    return whole
 
 
 def nodes_for_percentage(percentage: float, nodes: int) -> int:
@@ -95,12 +107,12 @@ class QuotaBook:
         allow_borrowing: bool = True,
         borrowing_limit_percentage: float = 50.0,
     ) -> QuotaBook:
-        guarantees = scaled_guarantees(guarantees_pct)
+        guarantees = whole_node_guarantees(guarantees_pct, schedulable_nodes)
         quotas = {}
         for client_id, guarantee in guarantees.items():
             quotas[client_id] = ClientQuota(
                 client_id=client_id,
-                guaranteed_nodes=guarantee * schedulable_nodes / 100.0,
+                guaranteed_nodes=float(guarantee),
                 ceiling_nodes=ceiling_nodes_for(
                     ceilings_pct.get(client_id, 100.0), schedulable_nodes
                 ),
