@@ -192,7 +192,7 @@ def test_quota_book_rules():
     )
     assert not book.below_guarantee("a") and book.below_guarantee("b")
     assert not book.may_start("a")  # b waits for its guarantee: nothing to borrow
-    book.quotas["b"].waiting = 0
+    book = QuotaBook.build({"a": 50, "b": 50}, {"a": 75, "b": 100}, 4, running={"a": 2}, waiting={})
     assert book.may_start("a")  # b idle: half its guarantee is lendable
     book.started("a")
     assert not book.may_start("a")  # ceiling 75% of 4 = 3

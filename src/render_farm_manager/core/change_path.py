@@ -20,6 +20,7 @@ from render_farm_manager.core.clock import Clock
 from render_farm_manager.core.errors import RenderFarmError
 from render_farm_manager.core.lifecycle import check_transition
 from render_farm_manager.core.models import (
+    FINISHED_STATUSES,
     WAITING_STATUSES,
     AnyClient,
     FarmModel,
@@ -176,20 +177,22 @@ class ChangePath:
             self.reindex(job, old)
 
     def reindex(self, job: RenderJob, old_status: RenderJobStatus | None = None) -> None:
-        """Put ``job`` where its state says in the scheduler's index; its dependents follow
-        when it finished, or stopped being finished."""
+        """Put ``job`` where its state says in the scheduler's index. Without ``old_status``,
+        its priority, deadline or remaining work changed; with it, its status did (what it
+        passes on to its parents changes only when it finishes or stops being finished), and
+        the jobs waiting on it are re-examined."""
         index = self.index
-        index.inheritance.mark(job.id)
-        if (
-            old_status is not None
-            and old_status in WAITING_STATUSES
-            and job.status in (WAITING_STATUSES)
-        ):
+        if old_status is None:
+            index.inheritance.mark(job.id)
+            index.place(job)
+            return
+        if old_status in WAITING_STATUSES and job.status in WAITING_STATUSES:
             index.newly_ready.discard(job.id)
             return
         index.place(job)
-        if old_status is not None and (old_status != job.status):
-            index.settle_dependents(job)
+        if (old_status in FINISHED_STATUSES) != (job.status in FINISHED_STATUSES):
+            index.inheritance.mark(job.id)
+        index.settle_dependents(job)
 
     def _write_blocked_reason(self, job: IndexedJob, reason: str | None) -> None:
         self.write(job, "blocked_reason", reason)  # type: ignore[arg-type]

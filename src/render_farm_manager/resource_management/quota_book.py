@@ -2,8 +2,8 @@
 
 Each client has a guaranteed share and a ceiling, in nodes of the schedulable farm. Guarantees that
 add up to more than the farm are scaled down proportionally (:func:`scaled_guarantees`, the one
-place that rule lives) and then apportioned in whole nodes (:func:`whole_node_guarantees`). A client may always run up to its guarantee. Beyond it, a client runs on
-capacity nobody is guaranteed (the free pool) or, when borrowing is allowed, on up to
+place that rule lives), then apportioned in whole nodes (:func:`whole_node_guarantees`). A client
+may always run up to its guarantee. Beyond it, a client runs on capacity nobody is guaranteed (the free pool) or, when borrowing is allowed, on up to
 ``borrowing_limit_percentage`` of the idle guaranteed capacity of clients that have no work
 waiting. The idle guarantee of a client *with* work waiting is never lent, so returning work finds
 its guarantee free.
@@ -15,6 +15,7 @@ partition comes from :meth:`QuotaBook.allocate`, which grants whole nodes throug
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,9 +93,18 @@ class QuotaBook:
     borrowing_limit_percentage: float
     free_pool_nodes: float = field(init=False)
 
+    _beyond: float = field(init=False, default=0.0)
+    """Nodes run beyond guarantees, over all clients (kept up to date by started/stopped)."""
+    _idle: float = field(init=False, default=0.0)
+    """Idle guaranteed nodes of clients with nothing waiting (likewise)."""
+
     def __post_init__(self) -> None:
         guaranteed = sum(q.guaranteed_nodes for q in self.quotas.values())
         self.free_pool_nodes = max(0.0, self.schedulable_nodes - guaranteed)
+        for quota in self.quotas.values():
+            beyond, idle = _contribution(quota)
+            self._beyond += beyond
+            self._idle += idle
 
     @classmethod
     def build(
@@ -135,19 +145,11 @@ class QuotaBook:
             and (quota.running > 0)
         )
 
-    def _beyond_guarantee_total(self) -> float:
-        return sum(max(0.0, q.running - q.guaranteed_nodes) for q in self.quotas.values())
-
     def lendable_nodes(self) -> float:
         """Idle guaranteed capacity that clients with nothing waiting lend out."""
         if not self.allow_borrowing:
             return 0.0
-        share = self.borrowing_limit_percentage / 100.0
-        return sum(
-            share * max(0.0, q.guaranteed_nodes - q.running)
-            for q in self.quotas.values()
-            if q.waiting <= 0
-        )
+        return self.borrowing_limit_percentage / 100.0 * self._idle
 
     def may_start(self, client_id: str) -> bool:
         """May the client start one more job now?"""
@@ -163,7 +165,7 @@ class QuotaBook:
         # Beyond it: on the free pool, or on what idle clients lend.
         g = quota.guaranteed_nodes
         extra = max(0.0, quota.running + 1 - g) - max(0.0, quota.running - g)
-        needed = self._beyond_guarantee_total() + extra
+        needed = self._beyond + extra
         return needed <= self.free_pool_nodes + self.lendable_nodes() + 1e-9
 
     def demand(self) -> dict[str, int]:
@@ -225,15 +227,17 @@ class QuotaBook:
         # 2. The rest, one node at a time. After step 1 nobody who still waits can become a
         # lender, so the capacity beyond guarantees no longer grows while what it must cover
         # does: a client refused once is refused for good and leaves the race.
-        active = [cid for cid in order if book.quotas[cid].waiting > 0]
+        # A client's place in the order depends on its own quota only: a heap keeps it.
+        active = [(book._fair_key(cid, rank[cid]), cid) for cid in order]
+        active = [entry for entry in active if book.quotas[entry[1]].waiting > 0]
+        heapq.heapify(active)
         while granted < book.schedulable_nodes and active:
-            cid = min(active, key=lambda c: book._fair_key(c, rank[c]))
+            _, cid = heapq.heappop(active)
             if book.may_start(cid):
                 book.started(cid)
                 granted += 1
                 if book.quotas[cid].waiting > 0:
-                    continue
-            active.remove(cid)
+                    heapq.heappush(active, (book._fair_key(cid, rank[cid]), cid))
         return book._settle(wanted)
 
     def _fair_key(self, client_id: str, rank: int) -> tuple[bool, float, int]:
@@ -280,14 +284,36 @@ class QuotaBook:
 
     def started(self, client_id: str) -> None:
         quota = self.quotas[client_id]
+        self._forget(quota)
         quota.running += 1
         quota.waiting = max(0, quota.waiting - 1)
+        self._count(quota)
 
     def stopped(self, client_id: str, still_waiting: bool = True) -> None:
         quota = self.quotas[client_id]
+        self._forget(quota)
         quota.running = max(0, quota.running - 1)
         if still_waiting:
             quota.waiting += 1
+        self._count(quota)
+
+    def _forget(self, quota: ClientQuota) -> None:
+        beyond, idle = _contribution(quota)
+        self._beyond -= beyond
+        self._idle -= idle
+
+    def _count(self, quota: ClientQuota) -> None:
+        beyond, idle = _contribution(quota)
+        self._beyond += beyond
+        self._idle += idle
+
+
+def _contribution(quota: ClientQuota) -> tuple[float, float]:
+    """(nodes the client runs beyond its guarantee, its idle guaranteed nodes if it has
+    nothing waiting)."""
+    beyond = max(0.0, quota.running - quota.guaranteed_nodes)
+    idle = max(0.0, quota.guaranteed_nodes - quota.running) if quota.waiting <= 0 else 0.0
+    return beyond, idle
 
 
 def _share_out(available: float, wants: Mapping[str, float]) -> dict[str, float]:
