@@ -3,10 +3,10 @@
 Each client has a guaranteed share and a ceiling, in nodes of the schedulable farm. Guarantees that
 add up to more than the farm are scaled down proportionally (:func:`scaled_guarantees`, the one
 place that rule lives), then apportioned in whole nodes (:func:`whole_node_guarantees`). A client
-may always run up to its guarantee. Beyond it, a client runs on capacity nobody is guaranteed (the free pool) or, when borrowing is allowed, on up to
-``borrowing_limit_percentage`` of the idle guaranteed capacity of clients that have no work
-waiting. The idle guarantee of a client *with* work waiting is never lent, so returning work finds
-its guarantee free.
+may always run up to its guarantee. Beyond it, a client runs on capacity nobody is guaranteed (the
+free pool) or, when borrowing is allowed, on up to ``borrowing_limit_percentage`` of the idle
+guaranteed capacity of clients that have no work waiting. The idle guarantee of a client *with*
+work waiting is never lent, so returning work finds its guarantee free.
 
 The scheduler asks :meth:`QuotaBook.may_start` before each placement; what is *reported* about the
 partition comes from :meth:`QuotaBook.allocate`, which grants whole nodes through that same
