@@ -189,7 +189,6 @@ def main() -> None:
         "* **On time.** Deadlines the generator draws tight (1.5-3x the estimate) under 80-140% "
         "load are where all policies miss; the remaining misses of `ours` are mostly jobs that "
         "only the fastest hardware could finish in time, arriving while it was busy.",
-        "* **CP-SAT reference.** Not implemented yet: no optimal reference or gap is reported.",
         "",
     ]
     sections += optimal_section(args.optimal_seeds, args.workers)

@@ -194,9 +194,12 @@ class JobChanges:
         """Running work goes back to the queue; progress survives only with a checkpoint."""
         self.release_node(job)
         self.path.write(job, "assigned_node_id", None)
-        if not (keep_progress and job.supports_checkpoint):
+        lost = not (keep_progress and job.supports_checkpoint) and job.progress > 0
+        if lost:
             self.path.write(job, "progress", 0.0)
         self.path.move([job], S.QUEUED, reason)
+        if lost:
+            self.path.reindex(job)  # more work left: its parents' deadlines move
 
     def _after_finish(self, job: RenderJob) -> None:
         self.path.tx.pop_item(self.progress_at_start, job.id)
@@ -260,8 +263,9 @@ class JobChanges:
     def pause(self, job: RenderJob) -> None:
         check_transition(job.id, job.status, S.PAUSED)
         self.release_node(job)
-        if not job.supports_checkpoint:
+        if not job.supports_checkpoint and job.progress > 0:
             self.path.write(job, "progress", 0.0)
+            self.path.index.inheritance.mark(job.id)
         self.path.write(job, "assigned_node_id", None)
         self.path.move([job], S.PAUSED, "paused")
 
