@@ -356,3 +356,31 @@ def test_a_user_clock_in_another_century_is_the_only_time_decisions_read():
     assert {e.timestamp.year for e in manager.audit_logger.entries} <= {1999, 2000}
     assert manager.get_farm_status()["time"] == clock.now()
     assert T0.year != 1999
+
+
+class PreemptsTheUnpreemptible(DeadlineScheduler):
+    """Plans to preempt every running job, whatever its flags: an impossible plan."""
+
+    def plan_cycle(self, **kwargs):
+        from render_farm_manager.scheduling.cycle_plan import Preemption
+
+        plan = super().plan_cycle(**kwargs)
+        waiting = next(iter(kwargs["queue"].ids()), None)
+        for node_id, job in kwargs["running_by_node"].items():
+            if waiting is not None:
+                plan.preemptions.append(Preemption(job.id, node_id, waiting, "deadline"))
+                plan.assignments[waiting] = node_id
+        return plan
+
+
+def test_a_plan_that_preempts_protected_work_is_refused_whole():
+    from render_farm_manager.core.errors import CyclePlanError
+
+    manager, _ = make_farm(nodes=1, scheduler=PreemptsTheUnpreemptible())
+    manager.submit_job(make_job("locked", can_be_preempted=False))
+    manager.run_scheduling_cycle()
+    manager.submit_job(make_job("other"))
+    before = snapshot(manager)
+    with pytest.raises(CyclePlanError, match="may not be preempted"):
+        manager.run_scheduling_cycle()
+    assert snapshot(manager) == before

@@ -215,3 +215,18 @@ def test_the_monitor_is_fed_per_client():
     assert monitor.get_average_operation_time("submit_job") > 0
     assert monitor.get_average_operation_time("complete_job") > 0
     assert len(monitor.scheduling_cycle_times) == 1
+
+
+def test_deferral_keeps_the_safety_margin_before_the_deadline():
+    # cheap hours start at 20:00; a 2-hour job deferred then, with headroom 1.0, would finish
+    # at 22:00: due at 23:30 it has only 1.5 hours of margin, due at 00:30 it has 2.5
+    for due_in, deferred in ((13.5, False), (14.5, True)):
+        manager, _ = make_farm(
+            nodes=1, start=DAY, energy_optimizer=EnergyOptimizer(deferral_headroom=1.0)
+        )
+        manager.set_energy_mode("efficiency")
+        manager.submit_job(
+            make_job("j", now=DAY, energy_intensive=True, hours=2, deadline_in=due_in)
+        )
+        manager.run_scheduling_cycle()
+        assert ("j" in manager.last_cycle_plan.deferred) is deferred, due_in

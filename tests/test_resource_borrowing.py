@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from builders import make_client, make_farm, make_job, make_node
+from builders import make_client, make_farm, make_job, make_node, running_on
 
 from render_farm_manager.core.errors import UnknownClientError
 from render_farm_manager.core.models import RenderJobStatus
@@ -237,3 +237,39 @@ def test_fractional_guarantees_leave_no_node_idle_while_everyone_waits():
     assert result["jobs_scheduled"] == 10  # 3.33 nodes each: 4 + 3 + 3
     running = {c: manager.get_client_status(c)["jobs_by_status"]["running"] for c in "abc"}
     assert sorted(running.values()) == [3, 3, 4]
+
+
+def _three_client_farm(b_priorities):
+    manager, clock = make_farm(
+        nodes=0, clients=(), resource_manager=ResourcePartitioner(borrowing_limit_percentage=100)
+    )
+    for client_id in "abc":
+        manager.add_client(make_client(client_id, guaranteed=33, maximum=100))
+    for i in range(6):
+        manager.add_node(make_node(f"n{i}"))
+    # c runs its own two guaranteed nodes with cheap-to-preempt (checkpointing) low work;
+    # b runs its two and borrows a's idle two with work that would lose an hour
+    for i in range(2):
+        manager.submit_job(
+            make_job(f"c{i}", client="c", hours=20, priority="low", supports_checkpoint=True)
+        )
+    for i, priority in enumerate(b_priorities):
+        manager.submit_job(make_job(f"b{i}", client="b", hours=20, priority=priority))
+    manager.run_scheduling_cycle()
+    assert len(running_on(manager)) == 6
+    clock.advance(timedelta(hours=1))
+    manager.submit_job(make_job("a0", client="a", hours=1, priority="medium", now=clock.now()))
+    manager.run_scheduling_cycle()
+    return manager, {e.job_id for e in manager.audit_logger.get_logs_by_event_type("job_preempted")}
+
+
+def test_reclaim_takes_only_work_of_a_client_beyond_its_guarantee():
+    manager, preempted = _three_client_farm(["low", "low", "low", "low"])
+    assert len(preempted) == 1 and preempted < {"b0", "b1", "b2", "b3"}  # never c's
+    assert manager.jobs["a0"].status is RenderJobStatus.RUNNING
+
+
+def test_reclaim_takes_no_work_of_a_higher_level():
+    manager, preempted = _three_client_farm(["high", "high", "high", "high"])
+    assert preempted == set()
+    assert manager.jobs["a0"].status is RenderJobStatus.QUEUED

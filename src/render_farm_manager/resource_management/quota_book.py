@@ -32,13 +32,16 @@ def scaled_guarantees(guarantees_pct: Mapping[str, float]) -> dict[str, float]:
 
 
 def whole_node_guarantees(guarantees_pct: Mapping[str, float], nodes: int) -> dict[str, int]:
-    """Guarantees in whole nodes of a farm of ``nodes``: each client gets the whole part of its
-    (scaled) share, and the nodes the fractions add up to go to the largest fractions (ties in
-    client order), so no node is left that nobody may use while everyone waits."""
+    """Guarantees in whole nodes of a farm of ``nodes``: as many nodes in all as the (scaled)
+    shares add up to, rounded to the nearest node; each client gets the whole part of its share,
+    and the rest go to the largest fractions (ties in client order). So no node is left that
+    nobody may use while everyone waits, and 33% of 6 nodes is 2 nodes, not 1."""
     exact = {c: g * nodes / 100.0 for c, g in scaled_guarantees(guarantees_pct).items()}
     whole = {c: math.floor(x + _EPS) for c, x in exact.items()}
-    spare = math.floor(sum(exact.values()) + _EPS) - sum(whole.values())
-    for client_id in sorted(exact, key=lambda c: whole[c] - exact[c])[: max(0, spare)]:
+    total = min(nodes, math.floor(sum(exact.values()) + 0.5 + _EPS))
+    for client_id in sorted(exact, key=lambda c: whole[c] - exact[c])[
+        : max(0, total - sum(whole.values()))
+    ]:
         whole[client_id] += 1
     return whole
 

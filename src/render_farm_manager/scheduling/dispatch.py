@@ -56,7 +56,8 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             continue
         # Energy-intensive work with slack to spare waits for cheaper electricity.
         if inputs.deferral is not None:
-            backlog = max(unplaced_hours, inputs.queued_hours)
+            # the rest of the queue (the job itself excluded) may run before it
+            backlog = max(unplaced_hours, inputs.queued_hours - remaining_hours(job))
             start_at = inputs.deferral(job, inputs.now, backlog / schedulable)
             if start_at is not None:
                 plan.deferred[job.id] = start_at
