@@ -384,3 +384,65 @@ def test_a_plan_that_preempts_protected_work_is_refused_whole():
     with pytest.raises(CyclePlanError, match="may not be preempted"):
         manager.run_scheduling_cycle()
     assert snapshot(manager) == before
+
+
+# -- lists and dicts changed in place ------------------------------------------------------------
+
+
+def test_a_dependency_appended_in_place_is_an_edit():
+    manager, _ = make_farm(nodes=2)
+    manager.submit_job(make_job("parent"))
+    job = make_job("job")
+    manager.submit_job(job)
+    deps = job.dependencies
+    deps.append("parent")
+    deps.append("later")  # the same list, changed again: both count
+    assert job.dependencies == ["parent", "later"] and deps == ["parent", "later"]
+    assert "not been submitted" in job.blocked_reason
+    manager.run_scheduling_cycle()
+    assert job.status is S.PENDING
+    job.dependencies.remove("later")
+    manager.complete_job("parent")
+    manager.run_scheduling_cycle()
+    assert job.status is S.RUNNING
+
+
+def test_an_in_place_change_that_would_close_a_cycle_is_refused_and_the_list_kept():
+    manager, _ = make_farm()
+    manager.submit_job(make_job("a"))
+    manager.submit_job(make_job("b", dependencies=["a"]))
+    deps = manager.jobs["a"].dependencies
+    before = snapshot(manager)
+    with pytest.raises(DependencyCycleError):
+        deps.append("b")
+    with pytest.raises(DependencyCycleError):
+        manager.jobs["a"].dependencies += ["b"]
+    assert deps == [] and snapshot(manager) == before
+
+
+def test_hardware_tags_and_learned_speeds_changed_in_place_are_seen():
+    manager, _ = make_farm(nodes=0)
+    manager.add_node(make_node("plain"))
+    manager.add_node(make_node("other"))
+    manager.nodes["other"].capabilities.specialized_for.append("animation")
+    manager.submit_job(make_job("j"))  # an animation job: the tagged node scores higher
+    manager.run_scheduling_cycle()
+    assert manager.jobs["j"].assigned_node_id == "other"
+    manager.nodes["plain"].performance_history["lighting"] = 4.0
+    assert manager.node_specializer.expected_speed(manager.nodes["plain"], "lighting") == 4.0
+    with pytest.raises(ValidationError):
+        manager.nodes["plain"].performance_history["lighting"] = -1.0
+    assert manager.nodes["plain"].performance_history == {"lighting": 4.0}
+    assert manager.audit_logger.get_logs_by_event_type("node_field_changed")
+
+
+def test_copies_of_held_lists_are_plain_lists():
+    import copy
+    import pickle
+
+    manager, _ = make_farm()
+    job = make_job("j", dependencies=["x"])
+    manager.submit_job(job)
+    assert type(copy.deepcopy(job).dependencies) is list
+    assert type(pickle.loads(pickle.dumps(job)).dependencies) is list
+    assert job.model_dump()["dependencies"] == ["x"]

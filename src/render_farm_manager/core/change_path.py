@@ -28,6 +28,7 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderNode,
 )
+from render_farm_manager.core.tracked import track_fields, tracked
 from render_farm_manager.core.transaction import Transaction
 from render_farm_manager.scheduling.job_index import IndexedJob, JobIndex
 
@@ -117,7 +118,7 @@ class ChangePath:
         return self._now if self._now is not None else self.clock.now()
 
     def write(self, model: FarmModel, name: str, value: Any) -> None:
-        self.tx.write(model, name, value)
+        self.tx.write(model, name, tracked(model, name, value))
 
     def nodes_changed(self) -> None:
         self.tx.set_attr(self, "nodes_version", self.nodes_version + 1)
@@ -216,6 +217,7 @@ class ChangePath:
             parts.append(model.capabilities)
         for part in parts:
             part.hold(self)
+            track_fields(part)
             self._held[id(part)] = model
 
     def hold_part(self, owner: RenderNode, part: FarmModel, old: FarmModel) -> None:
@@ -227,6 +229,7 @@ class ChangePath:
         old.hold(None)
         self._held.pop(id(old), None)
         new.hold(self)
+        track_fields(new)
         self._held[id(new)] = owner
 
     def let_go(self, model: RenderJob | RenderNode | AnyClient) -> None:

@@ -32,17 +32,20 @@ def scaled_guarantees(guarantees_pct: Mapping[str, float]) -> dict[str, float]:
 
 
 def whole_node_guarantees(guarantees_pct: Mapping[str, float], nodes: int) -> dict[str, int]:
-    """Guarantees in whole nodes of a farm of ``nodes``: as many nodes in all as the (scaled)
-    shares add up to, rounded to the nearest node; each client gets the whole part of its share,
-    and the rest go to the largest fractions (ties in client order). So no node is left that
-    nobody may use while everyone waits, and 33% of 6 nodes is 2 nodes, not 1."""
+    """Guarantees in whole nodes of a farm of ``nodes``: each client's (scaled) share rounded to
+    the nearest node (33% of 6 nodes is 2 nodes, 5% of 6 is none); when the rounding adds up to
+    more than the farm, the shares rounded up the most give their extra node back first (ties:
+    the later client). The nodes left over are the free pool anyone may use beyond a guarantee,
+    so no node is left that nobody may use while everyone waits."""
     exact = {c: g * nodes / 100.0 for c, g in scaled_guarantees(guarantees_pct).items()}
-    whole = {c: math.floor(x + _EPS) for c, x in exact.items()}
-    total = min(nodes, math.floor(sum(exact.values()) + 0.5 + _EPS))
-    for client_id in sorted(exact, key=lambda c: whole[c] - exact[c])[
-        : max(0, total - sum(whole.values()))
-    ]:
-        whole[client_id] += 1
+    whole = {c: math.floor(x + 0.5 + _EPS) for c, x in exact.items()}
+    excess = sum(whole.values()) - nodes
+    if excess > 0:
+        order = {c: i for i, c in enumerate(exact)}
+        rounded_up = [c for c in exact if whole[c] > exact[c] + _EPS]
+        rounded_up.sort(key=lambda c: (exact[c] - whole[c], -order[c]))
+        for client_id in rounded_up[:excess]:
+            whole[client_id] -= 1
     return whole
 
 
