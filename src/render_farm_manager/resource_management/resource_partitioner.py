@@ -125,25 +125,6 @@ class ResourcePartitioner(ResourceManagerInterface):
 
     # -- quotas and allocation -----------------------------------------------------------------
 
-    def quota_book(
-        self,
-        clients: Iterable[AnyClient],
-        schedulable_nodes: int,
-        running: Mapping[str, int],
-        waiting: Mapping[str, int],
-    ) -> QuotaBook:
-        """Node quotas for one scheduling cycle over ``schedulable_nodes`` nodes."""
-        client_list = list(clients)
-        return QuotaBook.build(
-            {c.id: float(c.guaranteed_resources) for c in client_list},
-            {c.id: float(c.max_resources) for c in client_list},
-            schedulable_nodes,
-            running,
-            waiting,
-            allow_borrowing=self.allow_borrowing,
-            borrowing_limit_percentage=self.borrowing_limit_percentage,
-        )
-
     def plan_quotas(
         self,
         clients: Iterable[AnyClient],

@@ -55,6 +55,28 @@ class ResourceManagerInterface(ABC):
     def remove_node(self, node_id: str) -> None:  # noqa: B027 - optional hook
         """A node was removed."""
 
+    def quota_book(
+        self,
+        clients: Iterable[AnyClient],
+        schedulable_nodes: int,
+        running: Mapping[str, int],
+        waiting: Mapping[str, int],
+    ) -> QuotaBook:
+        """Node quotas for one scheduling cycle over ``schedulable_nodes`` nodes: the clients'
+        guarantees and ceilings, and this manager's borrowing settings."""
+        from render_farm_manager.resource_management.quota_book import QuotaBook
+
+        client_list = list(clients)
+        return QuotaBook.build(
+            {c.id: float(c.guaranteed_resources) for c in client_list},
+            {c.id: float(c.max_resources) for c in client_list},
+            schedulable_nodes,
+            running,
+            waiting,
+            allow_borrowing=self.allow_borrowing,
+            borrowing_limit_percentage=self.borrowing_limit_percentage,
+        )
+
     def plan_quotas(
         self,
         clients: Iterable[AnyClient],
@@ -64,21 +86,13 @@ class ResourceManagerInterface(ABC):
         running_nodes: Mapping[str, list[str]],
     ) -> tuple[QuotaBook, dict[str, ResourceAllocation]]:
         """The quotas the scheduler enforces this cycle, and the allocation reported for them.
-        By default: guarantees and ceilings of the clients, and :meth:`allocate_resources`."""
+        By default: :meth:`quota_book` over the online nodes that are not draining, and
+        :meth:`allocate_resources`."""
         from render_farm_manager.core.models import NodeStatus
-        from render_farm_manager.resource_management.quota_book import QuotaBook
 
         client_list, node_list = list(clients), list(nodes)
         schedulable = sum(1 for n in node_list if n.status == NodeStatus.ONLINE and not n.draining)
-        book = QuotaBook.build(
-            {c.id: float(c.guaranteed_resources) for c in client_list},
-            {c.id: float(c.max_resources) for c in client_list},
-            schedulable,
-            running,
-            waiting,
-            allow_borrowing=self.allow_borrowing,
-            borrowing_limit_percentage=self.borrowing_limit_percentage,
-        )
+        book = self.quota_book(client_list, schedulable, running, waiting)
         return book, self.allocate_resources(client_list, node_list)
 
     def remember(self, allocations: dict[str, ResourceAllocation]) -> None:  # noqa: B027
