@@ -262,7 +262,10 @@ class ChangePath:
         with self.lock:
             if self._tx is not None:
                 # Written by a component while the manager applies a change of its own.
-                self._tx.write(model, name, value)
+                self.write(model, name, value)
+                return
+            if not self.observes(model):  # let go by another thread meanwhile
+                model.__dict__[name] = value
                 return
             if self.edit_handler is None:
                 raise RenderFarmError("this manager does not accept edits of its models")
