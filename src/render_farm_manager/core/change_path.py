@@ -246,6 +246,10 @@ class ChangePath:
                 part.hold(None)
             self._held.pop(id(part), None)
 
+    def owner_of(self, part: FarmModel) -> RenderJob | RenderNode | AnyClient | None:
+        """The held model ``part`` is (a part of)."""
+        return self._held.get(id(part))
+
     def observes(self, model: FarmModel) -> bool:
         owner = self._held.get(id(model))
         if owner is None:

@@ -195,7 +195,8 @@ class EditRouter:
             self._node_edited(node, name, old, value)
 
     def capabilities(self, caps: NodeCapabilities, name: str, value: Any) -> None:
-        node = next(n for n in self.path.nodes.values() if n.capabilities is caps)
+        node = self.path.owner_of(caps)
+        assert isinstance(node, RenderNode)
         old = getattr(caps, name)
         self.path.write(caps, name, value)
         self._node_edited(node, f"capabilities.{name}", old, value)
