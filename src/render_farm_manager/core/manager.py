@@ -198,11 +198,21 @@ class RenderFarmManager:
 
     @property
     def max_job_errors(self) -> int:
+        """Failures after which a job is failed for good."""
         return self._failures.max_job_errors
+
+    @max_job_errors.setter
+    def max_job_errors(self, value: int) -> None:
+        self._failures.max_job_errors = whole_number(value, "max_job_errors")
 
     @property
     def node_blocklist_threshold(self) -> int:
+        """Failures of one job on one node after which the node is blocklisted for it."""
         return self._placement.node_blocklist_threshold
+
+    @node_blocklist_threshold.setter
+    def node_blocklist_threshold(self, value: int) -> None:
+        self._placement.node_blocklist_threshold = whole_number(value, "node_blocklist_threshold")
 
     # ------------------------------------------------------------------------------------------
     # Lookups
