@@ -94,3 +94,22 @@ def whole_number(value: Any, field: str, minimum: int = 1) -> int:
             f"{field} must be a whole number of at least {minimum}, got {value!r}", field=field
         )
     return value
+
+
+def setting(
+    value: Any,
+    field: str,
+    *,
+    minimum: float = 0.0,
+    maximum: float = math.inf,
+    above_minimum: bool = False,
+) -> float:
+    """A component setting: a finite number within ``minimum``-``maximum`` (strictly above the
+    minimum when ``above_minimum``)."""
+    number = finite_number(value, field, "the settings")
+    too_low = number <= minimum if above_minimum else number < minimum
+    if too_low or number > maximum:
+        low = f"above {minimum:g}" if above_minimum else f"at least {minimum:g}"
+        high = "" if maximum == math.inf else f" and at most {maximum:g}"
+        raise InvalidInputError(f"{field} must be {low}{high}, got {value!r}", field=field)
+    return number

@@ -16,6 +16,7 @@ from render_farm_manager.core.interfaces import (
     PerformanceMonitorInterface,
 )
 from render_farm_manager.core.models import (
+    MAX_HOURS,
     PRIORITY_RANK,
     EnergyMode,
     JobPriority,
@@ -23,6 +24,7 @@ from render_farm_manager.core.models import (
     RenderJob,
     RenderNode,
 )
+from render_farm_manager.core.validation import setting
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.energy_optimization.power_model import node_power
 from render_farm_manager.energy_optimization.tariff import TimeOfUseTariff
@@ -64,15 +66,15 @@ class EnergyOptimizer(EnergyOptimizerInterface):
         wake_up_minutes: float = 10.0,
         deferral_headroom: float = 0.5,
     ) -> None:
-        if not 0 < deferral_headroom <= 1:
-            raise ValueError(f"deferral_headroom must be within (0, 1], got {deferral_headroom}")
-        self.deferral_headroom = deferral_headroom
+        self.deferral_headroom = setting(
+            deferral_headroom, "deferral_headroom", maximum=1.0, above_minimum=True
+        )
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
         self.peak_hours_start = peak_hours_start
         self.peak_hours_end = peak_hours_end
-        self.peak_energy_cost = peak_energy_cost
-        self.off_peak_energy_cost = off_peak_energy_cost
+        self.peak_energy_cost = setting(peak_energy_cost, "peak_energy_cost")
+        self.off_peak_energy_cost = setting(off_peak_energy_cost, "off_peak_energy_cost")
         self.tariff = (
             tariff
             if tariff is not None
@@ -81,9 +83,11 @@ class EnergyOptimizer(EnergyOptimizerInterface):
             )
         )
         self.current_energy_mode = EnergyMode(current_energy_mode)
-        self.deadline_safety_margin_hours = deadline_safety_margin_hours
+        self.deadline_safety_margin_hours = setting(
+            deadline_safety_margin_hours, "deadline_safety_margin_hours", maximum=MAX_HOURS
+        )
         self.clock = as_clock(clock)
-        self.wake_up_minutes = wake_up_minutes
+        self.wake_up_minutes = setting(wake_up_minutes, "wake_up_minutes", maximum=24 * 60)
         self._lock = threading.Lock()
         self.total_kwh = 0.0
         self.total_cost = 0.0

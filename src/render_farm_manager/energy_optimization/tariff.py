@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from render_farm_manager.core.validation import setting
+
 _DAY_MINUTES = 24 * 60
 
 
@@ -23,8 +25,7 @@ class TariffPeriod:
     price_per_kwh: float
 
     def __post_init__(self) -> None:
-        if self.price_per_kwh < 0:
-            raise ValueError(f"price_per_kwh must be >= 0, got {self.price_per_kwh}")
+        setting(self.price_per_kwh, "price_per_kwh")
         if self.start == self.end:
             raise ValueError("a tariff period must not be empty (start equals end)")
 
@@ -41,6 +42,8 @@ class TimeOfUseTariff:
     def __init__(self, periods: list[TariffPeriod], default_price: float | None = None) -> None:
         if not periods and default_price is None:
             raise ValueError("a tariff needs at least one period or a default price")
+        if default_price is not None:
+            setting(default_price, "default_price")
         self.periods = list(periods)
         fallback = (
             default_price

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from render_farm_manager.core.validation import setting
+
 REFERENCE_SPEED = 1.0
 _MIN_SPEED, _MAX_SPEED = 0.05, 20.0
 
@@ -23,9 +25,9 @@ class SpeedEstimate:
 
 class LearnedSpeeds:
     def __init__(self, learning_rate: float = 0.2) -> None:
-        if not 0 < learning_rate <= 1:
-            raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate}")
-        self.learning_rate = learning_rate
+        self.learning_rate = setting(
+            learning_rate, "learning_rate", maximum=1.0, above_minimum=True
+        )
         self._by_node: dict[tuple[str, str], SpeedEstimate] = {}
         self._by_class: dict[tuple[str, str], SpeedEstimate] = {}
         self._lock = threading.Lock()

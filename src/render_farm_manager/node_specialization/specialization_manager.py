@@ -11,7 +11,7 @@ from render_farm_manager.core.interfaces import (
     PerformanceMonitorInterface,
 )
 from render_farm_manager.core.models import RenderJob, RenderNode
-from render_farm_manager.core.validation import finite_number, positive_hours
+from render_farm_manager.core.validation import finite_number, positive_hours, setting
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.fit import fits, hardware_misfit, misfit
 from render_farm_manager.node_specialization.hardware import hardware_class, node_type
@@ -45,8 +45,7 @@ class NodeSpecializationManager(NodeSpecializerInterface):
         history_weight: float = 0.3,
         learning_enabled: bool = True,
     ) -> None:
-        if not 0 <= history_weight <= 1:
-            raise ValueError(f"history_weight must be within 0-1, got {history_weight}")
+        history_weight = setting(history_weight, "history_weight", maximum=1.0)
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
         self.learning_rate = learning_rate

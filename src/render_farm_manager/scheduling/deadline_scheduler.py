@@ -16,6 +16,7 @@ from render_farm_manager.core.interfaces import (
 )
 from render_farm_manager.core.models import (
     FINISHED_STATUSES,
+    MAX_HOURS,
     PRIORITY_RANK,
     JobPriority,
     NodeStatus,
@@ -23,6 +24,7 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderNode,
 )
+from render_farm_manager.core.validation import setting, whole_number
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.node_specialization.specialization_manager import (
@@ -70,21 +72,19 @@ class DeadlineScheduler(SchedulerInterface):
         place_by_earliest_finish: bool = True,
         max_discard_ratio: float = 1.0,
     ) -> None:
-        if deadline_safety_margin_hours < 0:
-            raise ValueError(
-                f"deadline_safety_margin_hours must be >= 0, got {deadline_safety_margin_hours}"
-            )
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
-        self.deadline_safety_margin_hours = deadline_safety_margin_hours
+        self.deadline_safety_margin_hours = setting(
+            deadline_safety_margin_hours, "deadline_safety_margin_hours", maximum=MAX_HOURS
+        )
         self.enable_preemption = enable_preemption
-        self.max_preemptions_per_cycle = max_preemptions_per_cycle
-        self.preemption_scan_limit = preemption_scan_limit
+        self.max_preemptions_per_cycle = whole_number(
+            max_preemptions_per_cycle, "max_preemptions_per_cycle", minimum=0
+        )
+        self.preemption_scan_limit = whole_number(preemption_scan_limit, "preemption_scan_limit")
         self.clock = as_clock(clock)
         self.place_by_earliest_finish = place_by_earliest_finish
-        if not 0 <= max_discard_ratio < float("inf"):
-            raise ValueError(f"max_discard_ratio must be a number >= 0, got {max_discard_ratio}")
-        self.max_discard_ratio = max_discard_ratio
+        self.max_discard_ratio = setting(max_discard_ratio, "max_discard_ratio")
         if node_specializer is None:
             node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
         self.node_specializer = node_specializer
