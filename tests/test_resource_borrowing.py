@@ -273,3 +273,20 @@ def test_reclaim_takes_no_work_of_a_higher_level():
     manager, preempted = _three_client_farm(["high", "high", "high", "high"])
     assert preempted == set()
     assert manager.jobs["a0"].status is RenderJobStatus.QUEUED
+
+
+def test_what_the_cycle_reports_is_what_it_enforced():
+    manager, _ = make_farm(nodes=10, clients=())
+    manager.add_client(make_client("a", guaranteed=50, maximum=100))  # idle
+    manager.add_client(make_client("b", guaranteed=50, maximum=100))
+    for i in range(10):
+        manager.submit_job(make_job(f"b{i}", client="b"))
+    result = manager.run_scheduling_cycle()
+    running_b = sum(1 for j in manager.jobs.values() if j.status == "running")
+    # b's five guaranteed nodes, plus half of a's idle five (2.5) in whole nodes: two
+    assert running_b == 7
+    allocation = manager.resource_allocations["b"]
+    assert result["resources_allocated"]["b"] == pytest.approx(70)
+    assert allocation.borrowed_from == pytest.approx({"a": 20})
+    assert manager.resource_allocations["a"].lent_to == pytest.approx({"b": 20})
+    assert sorted(allocation.allocated_nodes) == sorted(running_on(manager))

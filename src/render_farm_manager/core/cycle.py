@@ -25,6 +25,7 @@ from render_farm_manager.core.models import (
     ProgressiveOutputConfig,
     RenderJob,
     RenderJobStatus,
+    RenderNode,
     ResourceAllocation,
 )
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         ResourceManagerInterface,
         SchedulerInterface,
     )
+    from render_farm_manager.resource_management.quota_book import QuotaBook
     from render_farm_manager.scheduling.cycle_plan import CyclePlan, Preemption
 
 S = RenderJobStatus
@@ -91,18 +93,7 @@ class SchedulingCycle:
         index = path.index
         index.flush()
         nodes = list(path.nodes.values())
-        running_by_client: Counter[str] = Counter()
-        running_nodes: dict[str, list[str]] = {}
-        for node_id, job in index.running_by_node.items():
-            running_by_client[job.client_id] += 1
-            running_nodes.setdefault(job.client_id, []).append(node_id)
-        quotas, allocations = self.resource_manager.plan_quotas(
-            path.clients.values(),
-            nodes,
-            running_by_client,
-            index.queue.waiting_by_client,
-            running_nodes,
-        )
+        quotas, _ = self._quotas(nodes)
         plan = self.scheduler.plan_cycle(
             queue=index.queue,
             jobs=path.jobs,
@@ -144,6 +135,9 @@ class SchedulingCycle:
         busy = sum(1 for n in online if n.current_job_id is not None)
         utilization = 100.0 * busy / len(online) if online else 0.0
         self.metrics.cycle(utilization)
+        # The same quotas, reported on the nodes the clients run on now: the demand (running
+        # and waiting) is what it was, so the counts are those the scheduler just enforced.
+        _, allocations = self._quotas(nodes)
         running_now = Counter(job.client_id for job in index.running_by_node.values())
         self._report_allocations(allocations, running_now, len(online))
         path.log(
@@ -156,6 +150,18 @@ class SchedulingCycle:
             log_level=LogLevel.DEBUG,
         )
         return CycleOutcome(plan, allocations, len(due), utilization)
+
+    def _quotas(self, nodes: list[RenderNode]) -> tuple[QuotaBook, dict[str, ResourceAllocation]]:
+        """The quota book for the farm as it stands, and the allocation reported from it."""
+        index = self.path.index
+        running: Counter[str] = Counter()
+        running_nodes: dict[str, list[str]] = {}
+        for node_id, job in index.running_by_node.items():
+            running[job.client_id] += 1
+            running_nodes.setdefault(job.client_id, []).append(node_id)
+        return self.resource_manager.plan_quotas(
+            self.path.clients.values(), nodes, running, index.queue.waiting_by_client, running_nodes
+        )
 
     def record_previews(self, due: list[tuple[RenderJob, int]], now: datetime) -> None:
         """The previews due are produced when the change commits; each job records when."""
