@@ -28,6 +28,7 @@ from render_farm_manager.core.models import (
     RenderNode,
     ResourceAllocation,
 )
+from render_farm_manager.node_specialization.fit import schedulable
 
 if TYPE_CHECKING:
     from render_farm_manager.core.interfaces import (
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
         ResourceManagerInterface,
         SchedulerInterface,
     )
-    from render_farm_manager.resource_management.quota_book import QuotaBook
     from render_farm_manager.scheduling.cycle_plan import CyclePlan, Preemption
 
 S = RenderJobStatus
@@ -93,7 +93,12 @@ class SchedulingCycle:
         index = path.index
         index.flush()
         nodes = list(path.nodes.values())
-        quotas, _ = self._quotas(nodes)
+        quotas = self.resource_manager.quota_book(
+            path.clients.values(),
+            sum(1 for node in nodes if schedulable(node)),
+            Counter(job.client_id for job in index.running_by_node.values()),
+            index.queue.waiting_by_client,
+        )
         plan = self.scheduler.plan_cycle(
             queue=index.queue,
             jobs=path.jobs,
@@ -137,7 +142,7 @@ class SchedulingCycle:
         self.metrics.cycle(utilization)
         # The same quotas, reported on the nodes the clients run on now: the demand (running
         # and waiting) is what it was, so the counts are those the scheduler just enforced.
-        _, allocations = self._quotas(nodes)
+        allocations = self._allocations(nodes)
         running_now = Counter(job.client_id for job in index.running_by_node.values())
         self._report_allocations(allocations, running_now, len(online))
         path.log(
@@ -151,17 +156,18 @@ class SchedulingCycle:
         )
         return CycleOutcome(plan, allocations, len(due), utilization)
 
-    def _quotas(self, nodes: list[RenderNode]) -> tuple[QuotaBook, dict[str, ResourceAllocation]]:
-        """The quota book for the farm as it stands, and the allocation reported from it."""
+    def _allocations(self, nodes: list[RenderNode]) -> dict[str, ResourceAllocation]:
+        """The allocation reported for the quotas, on the nodes each client runs on."""
         index = self.path.index
         running: Counter[str] = Counter()
         running_nodes: dict[str, list[str]] = {}
         for node_id, job in index.running_by_node.items():
             running[job.client_id] += 1
             running_nodes.setdefault(job.client_id, []).append(node_id)
-        return self.resource_manager.plan_quotas(
+        _, allocations = self.resource_manager.plan_quotas(
             self.path.clients.values(), nodes, running, index.queue.waiting_by_client, running_nodes
         )
+        return allocations
 
     def record_previews(self, due: list[tuple[RenderJob, int]], now: datetime) -> None:
         """The previews due are produced when the change commits; each job records when."""

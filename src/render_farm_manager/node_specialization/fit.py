@@ -47,6 +47,12 @@ def hardware_misfit(job: HardwareNeeds, caps: HardwareOffer) -> str | None:
     return None
 
 
+def schedulable(node: RenderNode) -> bool:
+    """Does the node take new work (online and not draining)? The farm that is scheduled and
+    partitioned among clients is these nodes."""
+    return node.status == NodeStatus.ONLINE and not node.draining
+
+
 def availability_misfit(job: UnitOfWork, node: RenderNode) -> str | None:
     """Why the node cannot take the job right now, or None when it can."""
     # Only online nodes receive work.

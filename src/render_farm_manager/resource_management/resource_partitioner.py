@@ -22,6 +22,7 @@ from render_farm_manager.core.models import (
     RenderNode,
     ResourceAllocation,
 )
+from render_farm_manager.node_specialization.fit import schedulable
 from render_farm_manager.resource_management.quota_book import (
     NodeAllocation,
     QuotaBook,
@@ -30,13 +31,6 @@ from render_farm_manager.resource_management.quota_book import (
 )
 
 _EPS = 1e-9
-
-
-def is_partitionable(node: RenderNode) -> bool:
-    """Nodes the farm is partitioned over: online and not draining. A draining node finishes
-    its current job and goes to maintenance, so nobody is promised it; offline, error,
-    maintenance, starting and stopping nodes are never partitioned."""
-    return node.status == NodeStatus.ONLINE and not node.draining
 
 
 class ResourcePartitioner(ResourceManagerInterface):
@@ -145,7 +139,7 @@ class ResourcePartitioner(ResourceManagerInterface):
         client's work first, then free ones, then (for capacity to be reclaimed) nodes running
         work of clients beyond their allocation.
         """
-        node_list = [n for n in nodes if is_partitionable(n)]
+        node_list = [n for n in nodes if schedulable(n)]
         book = self.quota_book(clients, len(node_list), running, waiting)
         busy = {n.id for n in node_list if n.current_job_id is not None}
         return book, _report(book, book.allocate(), node_list, running_nodes, busy)
@@ -175,7 +169,7 @@ class ResourcePartitioner(ResourceManagerInterface):
         ``resources_allocated`` audit event."""
         client_list = list(clients) if clients is not None else list(self.clients.values())
         all_nodes = list(nodes) if nodes is not None else list(self.nodes.values())
-        node_list = [n for n in all_nodes if is_partitionable(n)]
+        node_list = [n for n in all_nodes if schedulable(n)]
         count = len(node_list)
         demand = {
             c.id: nodes_for_percentage(self.client_demand.get(c.id, float(c.max_resources)), count)

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from render_farm_manager.core.models import NodeCapabilities, NodeStatus, RenderNode
+from render_farm_manager.core.models import NodeCapabilities, RenderNode
 from render_farm_manager.core.work import UnitOfWork
+from render_farm_manager.node_specialization.fit import schedulable
 from render_farm_manager.node_specialization.hardware import hardware_class
 
 PoolKey = tuple[str, tuple[str, ...], float, str]
@@ -69,7 +70,7 @@ def build_pools(nodes: Iterable[RenderNode], one_per_node: bool = False) -> list
     (one written by a user), not every kind of machine."""
     pools: dict[PoolKey, NodePool] = {}
     for node in nodes:
-        if node.status != NodeStatus.ONLINE or node.draining:
+        if not schedulable(node):
             continue
         key = pool_key(node, alone=one_per_node)
         pool = pools.get(key)

@@ -88,11 +88,11 @@ class ResourceManagerInterface(ABC):
         """The quotas the scheduler enforces this cycle, and the allocation reported for them.
         By default: :meth:`quota_book` over the online nodes that are not draining, and
         :meth:`allocate_resources`."""
-        from render_farm_manager.core.models import NodeStatus
+        from render_farm_manager.node_specialization.fit import schedulable
 
         client_list, node_list = list(clients), list(nodes)
-        schedulable = sum(1 for n in node_list if n.status == NodeStatus.ONLINE and not n.draining)
-        book = self.quota_book(client_list, schedulable, running, waiting)
+        count = sum(1 for n in node_list if schedulable(n))
+        book = self.quota_book(client_list, count, running, waiting)
         return book, self.allocate_resources(client_list, node_list)
 
     def remember(self, allocations: dict[str, ResourceAllocation]) -> None:  # noqa: B027
