@@ -631,8 +631,7 @@ OPERATION = st.one_of(
 
 
 DEFAULT_TARIFF = TimeOfUseTariff.peak_off_peak(time(8, 0), time(20, 0), 0.15, 0.08)
-"""The energy optimizer's default tariff, built once: building it takes about 60 ms, which would
-be most of the time of each example."""
+"""The energy optimizer's default tariff, built once for every farm of the property tests."""
 
 
 @dataclass(frozen=True)
