@@ -15,6 +15,7 @@ from render_farm_manager.node_specialization.scoring import FIT_BONUS_MAX, fit_b
 from render_farm_manager.node_specialization.specialization_manager import (
     NodeSpecializationManager,
 )
+from render_farm_manager.scheduling.feasibility import Shape, job_shape
 from render_farm_manager.scheduling.node_pools import NodePool, PoolKey
 
 RankedPools = list[tuple[float, NodePool]]
@@ -28,6 +29,7 @@ class PoolRanker:
         self.matcher = matcher
         self.energy_weight = energy_weight
         self._ranked: dict[tuple[str, bool], RankedPools] = {}
+        self._fitting: dict[Shape, list[NodePool]] = {}
 
     def ranked(self, job: UnitOfWork) -> RankedPools:
         """Pools that meet the job's GPU need, best base score first."""
@@ -58,10 +60,19 @@ class PoolRanker:
         return ranked
 
     def fitting(self, job: UnitOfWork) -> list[NodePool]:
-        """Every pool whose hardware can run the job, best first (free or not)."""
-        return [
-            pool for _, pool in self.ranked(job) if hardware_misfit(job, pool.capabilities) is None
-        ]
+        """Every pool whose hardware can run the job, best first (free or not); the same for
+        every job of one shape (with the shipped matcher)."""
+        shape = job_shape(job)
+        found = self._fitting.get(shape)
+        if found is None:
+            found = [
+                pool
+                for _, pool in self.ranked(job)
+                if hardware_misfit(job, pool.capabilities) is None
+            ]
+            if isinstance(self.matcher, NodeSpecializationManager):
+                self._fitting[shape] = found
+        return found
 
     def choose(self, job: UnitOfWork, among: set[PoolKey] | None = None) -> NodePool | None:
         """The best pool with a free node that can run ``job`` (only pools in ``among`` when
