@@ -446,3 +446,92 @@ def test_copies_of_held_lists_are_plain_lists():
     assert type(copy.deepcopy(job).dependencies) is list
     assert type(pickle.loads(pickle.dumps(job)).dependencies) is list
     assert job.model_dump()["dependencies"] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda deps: deps.insert(0, "z"), ["z", "a", "b"]),
+        (lambda deps: deps.pop(), ["a"]),
+        (lambda deps: deps.clear(), []),
+        (lambda deps: deps.sort(reverse=True), ["b", "a"]),
+        (lambda deps: deps.reverse(), ["b", "a"]),
+        (lambda deps: deps.__setitem__(0, "c"), ["c", "b"]),
+        (lambda deps: deps.__delitem__(0), ["b"]),
+        (lambda deps: deps.extend(["c"]), ["a", "b", "c"]),
+        (lambda deps: deps.__imul__(1), ["a", "b"]),
+    ],
+)
+def test_every_in_place_list_change_of_a_held_job_is_an_edit(change, expected):
+    manager, _ = make_farm()
+    job = make_job("j", dependencies=["a", "b"])
+    manager.submit_job(job)
+    history = len(manager.audit_logger.get_job_history("j"))
+    change(job.dependencies)
+    assert job.dependencies == expected
+    assert manager.get_job_status("j")["blocked_reason"] == (
+        f"waiting for job {expected[0]!r}, which has not been submitted" if expected else None
+    )
+    if expected != ["a", "b"]:
+        assert len(manager.audit_logger.get_job_history("j")) > history
+
+
+def test_every_in_place_dict_change_of_a_held_node_is_an_edit():
+    manager, _ = make_farm(nodes=1)
+    history = manager.nodes["n0"].performance_history
+    history.update({"lighting": 2.0, "vfx": 3.0})
+    history.setdefault("compositing", 1.5)
+    assert history.setdefault("lighting", 9.0) == 2.0
+    history.pop("vfx")
+    del history["compositing"]
+    history |= {"fx": 1.2}
+    assert manager.nodes["n0"].performance_history == {"lighting": 2.0, "fx": 1.2}
+    assert history.popitem() == ("fx", 1.2)
+    history.clear()
+    assert manager.nodes["n0"].performance_history == {}
+    assert len(manager.audit_logger.get_logs_by_event_type("node_field_changed")) >= 6
+
+
+def test_status_edits_cover_every_move_of_the_transition_table():
+    manager, _ = make_farm(nodes=1)
+    job = make_job("j", supports_checkpoint=True)
+    manager.submit_job(job)
+    job.status = "queued"  # pending -> queued: only the label
+    job.status = "pending"
+    assert [j.id for j in manager.waiting_jobs()] == ["j"]
+    job.status = "running"
+    job.progress = 30
+    job.status = "queued"  # back to the queue, keeping its checkpoint
+    assert job.progress == 30 and manager.nodes["n0"].current_job_id is None
+    job.status = "paused"
+    assert manager.waiting_jobs() == []
+    job.status = "queued"  # resumed
+    job.status = "failed"
+    assert job.failure_reason == "set to failed by an operator"
+    job.status = "queued"  # retried
+    assert job.error_count == 0 and job.failure_reason is None
+    job.assigned_node_id = None  # not on a node: only the record
+    manager.run_scheduling_cycle()
+    assert job.status is S.RUNNING
+
+
+def test_plain_fields_of_held_models_are_written_and_audited():
+    manager, _ = make_farm(nodes=1)
+    job = make_job("j")
+    manager.submit_job(job)
+    job.name = "Shot 010, final"
+    job.deadline = job.deadline + timedelta(days=1)
+    manager.nodes["n0"].name = "renderbox-01"
+    manager.nodes["n0"].status = "online"  # unchanged: nothing to do
+    manager.clients["c1"].name = "Northlight"
+    manager.clients["c1"].sla_tier = "premium"
+    assert job.name == "Shot 010, final" and manager.clients["c1"].sla_tier == "premium"
+    kinds = {e.event_type for e in manager.audit_logger.entries}
+    assert {"job_field_changed", "node_field_changed", "client_field_changed"} <= kinds
+    assert manager.audit_logger.get_logs_by_event_type("client_updated")[-1].details[
+        "new_tier"
+    ] == ("premium")
+    with pytest.raises(InvalidInputError, match="cannot change"):
+        manager.clients["c1"].id = "other"
+    with pytest.raises(InvalidInputError, match="cannot change"):
+        manager.nodes["n0"].id = "other"
