@@ -115,14 +115,6 @@ class JobIndex:
             if child.blocked_reason != before:
                 stack.extend(self.inheritance.dependents.get(child_id, ()))
 
-    def forget(self, job_id: str) -> None:
-        """Drop every trace of a job (a submission that was rolled back)."""
-        self.queue.discard(job_id)
-        self.newly_ready.discard(job_id)
-        self.waiting_on_dependencies.discard(job_id)
-        self._root_cause.pop(job_id, None)
-        self.inheritance.unlink(job_id)
-
     def flush(self) -> None:
         """Bring inherited priorities and deadlines up to date, and the queue's order with them."""
         for job_id in self.inheritance.flush(self._jobs):
