@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from render_farm_manager.core.errors import (
-    IllegalTransitionError,
     InvalidInputError,
     NodeUnavailableError,
     UnknownClientError,
@@ -156,17 +155,10 @@ class EditRouter:
             else:
                 self._write_job_field(job, "assigned_node_id", None)
             return
-        status = RenderJobStatus(job.status)
-        if status not in (*WAITING_STATUSES, S.RUNNING):
-            raise IllegalTransitionError(job.id, status.value, S.RUNNING.value)
         node = self.path.nodes.get(node_id)
         if node is None:
             raise NodeUnavailableError(job.id, node_id, "no such node is registered")
-        if node.current_job_id not in (None, job.id):
-            raise NodeUnavailableError(
-                job.id, node_id, f"node is busy with job {node.current_job_id}"
-            )
-        self.nodes.move_job(job, node)
+        self.nodes.move_job(job, node)  # whether the node can take it: JobChanges.start
 
     # -- nodes ---------------------------------------------------------------------------------
 

@@ -160,9 +160,7 @@ class NodeChanges:
         job = path.jobs.get(job_id)
         if job is None:
             raise NodeUnavailableError(job_id, node.id, f"no job {job_id!r} has been submitted")
-        if current is not None:
-            raise NodeUnavailableError(job_id, node.id, f"node is busy with job {current}")
-        self.move_job(job, node)
+        self.move_job(job, node)  # a busy node is refused by JobChanges.start
 
     def move_job(self, job: RenderJob, node: RenderNode) -> None:
         """Start ``job`` on ``node``; a job running elsewhere leaves its node first."""

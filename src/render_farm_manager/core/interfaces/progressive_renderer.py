@@ -61,6 +61,10 @@ class ProgressiveRendererInterface(ABC):
         now: datetime | None = None,
     ) -> list[tuple[RenderJob, int]]:
         """Running jobs with a preview due at ``now``, and its quality. Changes nothing."""
+        from render_farm_manager.progressive_result.progressive_renderer import (
+            quality_for_progress,
+        )
+
         config = config or self.default_config
         moment = now if now is not None else datetime.now()
         due: list[tuple[RenderJob, int]] = []
@@ -70,7 +74,5 @@ class ProgressiveRendererInterface(ABC):
             last = job.last_progressive_output_time
             times = self.schedule_progressive_output(job, config)
             if any(t <= moment and (last is None or t > last) for t in times):
-                levels = config.quality_levels
-                index = min(len(levels) - 1, int(job.progress / 100.0 * len(levels)))
-                due.append((job, levels[index]))
+                due.append((job, quality_for_progress(config.quality_levels, job.progress / 100)))
         return due
