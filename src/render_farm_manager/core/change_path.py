@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     )
 
 EditHandler = Callable[[FarmModel, str, Any], None]
+AfterMove = Callable[[list[RenderJob], list[RenderJobStatus], RenderJobStatus], None]
 
 
 class ChangePath:
@@ -61,6 +62,10 @@ class ChangePath:
         self.nodes_version = 0
         """Incremented when nodes are added, removed, or change status or hardware."""
         self.edit_handler: EditHandler | None = None
+        self.after_move: AfterMove | None = None
+        """Told of every status move after it was applied (shots follow their tasks)."""
+        self.limits: dict[str, int] = {}
+        """Counted resources (licences, seats) by name: how many tasks may hold one at once."""
         self._tx: Transaction | None = None
         self._now: datetime | None = None
         self._held: dict[int, RenderJob | RenderNode | AnyClient] = {}
@@ -176,6 +181,8 @@ class ChangePath:
             )
         for job, old in zip(jobs, old_statuses, strict=True):
             self.reindex(job, old)
+        if self.after_move is not None:
+            self.after_move(jobs, old_statuses, new_status)
 
     def reindex(self, job: RenderJob, old_status: RenderJobStatus | None = None) -> None:
         """Put ``job`` where its state says in the scheduler's index. Without ``old_status``,

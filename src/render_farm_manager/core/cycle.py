@@ -29,6 +29,7 @@ from render_farm_manager.core.models import (
     ResourceAllocation,
 )
 from render_farm_manager.node_specialization.fit import schedulable
+from render_farm_manager.scheduling.limits import LimitBook
 
 if TYPE_CHECKING:
     from render_farm_manager.core.interfaces import (
@@ -110,7 +111,9 @@ class SchedulingCycle:
             energy=self.energy,
             reclaim_by_preemption=self.resource_manager.reclaim_by_preemption,
             reclaim_grace_minutes=self.resource_manager.reclaim_grace_minutes,
+            limits=self.limit_book(),
         )
+        self._within_limits(plan)
         preempted = {p.victim_job_id for p in plan.preemptions}
         staying = [j for j in index.running_by_node.values() if j.id not in preempted]
         due = self.previews.due_outputs(staying, preview_config, now)  # type: ignore[arg-type]
@@ -155,6 +158,28 @@ class SchedulingCycle:
             log_level=LogLevel.DEBUG,
         )
         return CycleOutcome(plan, allocations, len(due), utilization)
+
+    def limit_book(self) -> LimitBook:
+        """Counted resources and machine limits as the running work holds them now."""
+        return LimitBook(self.path.limits, self.path.index.running_by_node.values())
+
+    def _within_limits(self, plan: CyclePlan) -> None:
+        """Whatever the scheduler decided, placement never exceeds a limit: placements that
+        would are dropped (the work waits for the next cycle)."""
+        book = self.limit_book()
+        preempted = {p.victim_job_id for p in plan.preemptions}
+        for job_id in preempted:  # what a preempted task held is given back
+            victim = self.path.jobs.get(job_id)
+            if victim is not None:
+                book.release(victim)
+        for job_id in list(plan.assignments):
+            job = self.path.jobs.get(job_id)
+            if job is None:
+                continue
+            if book.may_start(job):
+                book.started(job)
+            else:
+                del plan.assignments[job_id]
 
     def _allocations(self, nodes: list[RenderNode]) -> dict[str, ResourceAllocation]:
         """The allocation reported for the quotas, on the nodes each client runs on."""

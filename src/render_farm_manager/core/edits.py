@@ -98,6 +98,8 @@ class EditRouter:
         if old == value:
             return
         path.write(job, name, value)
+        if job.is_shot and self.jobs.shots is not None:
+            self.jobs.shots.copy_field(job, name, value)
         if job.status not in FINISHED_STATUSES:
             path.reindex(job)
             if name in _JOB_PLACEMENT_FIELDS and job.status in WAITING_STATUSES:

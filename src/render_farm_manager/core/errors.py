@@ -164,3 +164,14 @@ class ClockError(RenderFarmError, TypeError):
 
 class CyclePlanError(RenderFarmError, ValueError):
     """A scheduler planned something the farm cannot do; nothing of the cycle was applied."""
+
+
+class JobFileError(RenderFarmError, ValueError):
+    """A job file that cannot be read: names the file, where in it, and what is wrong."""
+
+    def __init__(self, source: str, problem: str, location: str | None = None) -> None:
+        self.source = source
+        self.location = location
+        self.problem = problem
+        where = f"{source}: {location}" if location else source
+        super().__init__(f"{where}: {problem}")

@@ -33,6 +33,7 @@ from render_farm_manager.core.models import (
     RenderJob,
     RenderJobStatus,
     RenderNode,
+    RenderTask,
 )
 from render_farm_manager.core.placement_checks import PlacementChecks
 from render_farm_manager.core.validation import finite_number, positive_hours
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         NodeSpecializerInterface,
         ProgressiveRendererInterface,
     )
+    from render_farm_manager.core.shots import ShotChanges
 
 S = RenderJobStatus
 MIN_LEARNABLE_SHARE = 0.01
@@ -64,6 +66,11 @@ class JobChanges:
         self.previews = previews
         self.placement = placement
         self.progress_at_start: dict[str, float] = {}
+        self.shots: ShotChanges | None = None
+        """Set by the manager: operations on a shot go to its tasks."""
+
+    def _shots(self, job: RenderJob) -> ShotChanges | None:
+        return self.shots if job.is_shot else None
 
     # -- shared checks -------------------------------------------------------------------------
 
@@ -117,6 +124,12 @@ class JobChanges:
             raise UnknownClientError(job.client_id)
         if job.status not in WAITING_STATUSES:
             raise IllegalTransitionError(job.id, RenderJobStatus(job.status).value, "pending")
+        if isinstance(job, RenderTask):
+            raise InvalidInputError(
+                f"{job.id!r} is a task of a shot; submit the shot (a job with frames)",
+                field="job",
+                object_id=job.id,
+            )
         now = path.now()
         if job.submission_time is not None and job.submission_time > now:
             raise InvalidInputError(
@@ -146,13 +159,20 @@ class JobChanges:
             self.fail(job, "circular dependency: " + " -> ".join(cycle))
             return
         path.index.inheritance.link(job)
-        self.placement.check_feasibility(job, now)
+        shots = self._shots(job)
+        if shots is not None:
+            shots.expand(job)
+        else:
+            self.placement.check_feasibility(job, now)
         path.reindex(job)
         path.index.settle_dependents(job)
 
     # -- running -------------------------------------------------------------------------------
 
     def start(self, job: RenderJob, node: RenderNode, reason: str = "scheduled") -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.refuse(job, "starting on a node")
         problem = self.start_problem(job, node)
         if problem is not None:
             raise problem
@@ -191,12 +211,18 @@ class JobChanges:
         return node
 
     def requeue(self, job: RenderJob, reason: str, keep_progress: bool) -> None:
-        """Running work goes back to the queue; progress survives only with a checkpoint."""
+        """Running work goes back to the queue; progress survives only with a checkpoint (and
+        the frames a task completed always do)."""
+        shots = self._shots(job)
+        if shots is not None:
+            shots.requeue(job, reason)
+            return
         self.release_node(job)
         self.path.write(job, "assigned_node_id", None)
-        lost = not (keep_progress and job.supports_checkpoint) and job.progress > 0
+        kept = job.kept_progress()
+        lost = not (keep_progress and job.supports_checkpoint) and job.progress > kept
         if lost:
-            self.path.write(job, "progress", 0.0)
+            self.path.write(job, "progress", kept)
         self.path.move([job], S.QUEUED, reason)
         if lost:
             self.path.reindex(job)  # more work left: its parents' deadlines move
@@ -206,6 +232,10 @@ class JobChanges:
         self.path.tx.after_commit(lambda: self.previews.forget(job.id))
 
     def fail(self, job: RenderJob, reason: str) -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.fail(job, reason)
+            return
         check_transition(job.id, job.status, S.FAILED)
         self.release_node(job)
         self.path.write(job, "failure_reason", reason)
@@ -216,12 +246,19 @@ class JobChanges:
         self._after_finish(job)
 
     def cancel(self, job: RenderJob) -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.cancel(job)
+            return
         check_transition(job.id, job.status, S.CANCELLED)
         self.release_node(job)
         self.path.move([job], S.CANCELLED, "cancelled")
         self._after_finish(job)
 
     def complete(self, job: RenderJob, render_time_hours: float | None = None) -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.refuse(job, "completion")
         check_transition(job.id, job.status, S.COMPLETED)
         if render_time_hours is not None:
             render_time_hours = positive_hours(render_time_hours, "render_time_hours", job.id)
@@ -260,22 +297,35 @@ class JobChanges:
         metrics = {"render_time_hours": observed, "work_fraction": share}
         self.path.tx.after_commit(lambda: matcher.update_performance_history(job, node, metrics))
 
-    def pause(self, job: RenderJob) -> None:
+    def pause(self, job: RenderJob, reason: str = "paused") -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.pause(job)
+            return
         check_transition(job.id, job.status, S.PAUSED)
         self.release_node(job)
-        if not job.supports_checkpoint and job.progress > 0:
-            self.path.write(job, "progress", 0.0)
+        kept = job.kept_progress()
+        if not job.supports_checkpoint and job.progress > kept:
+            self.path.write(job, "progress", kept)
             self.path.index.inheritance.mark(job.id)
         self.path.write(job, "assigned_node_id", None)
-        self.path.move([job], S.PAUSED, "paused")
+        self.path.move([job], S.PAUSED, reason)
 
     def resume(self, job: RenderJob) -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.resume(job)
+            return
         if job.status != S.PAUSED:
             raise IllegalTransitionError(job.id, RenderJobStatus(job.status).value, "queued")
         self.path.move([job], S.QUEUED, "resumed")
 
     def retry(self, job: RenderJob) -> None:
         """A failed job goes back to the queue with a clean error count."""
+        shots = self._shots(job)
+        if shots is not None:
+            shots.retry(job)
+            return
         if job.status != S.FAILED:
             raise IllegalTransitionError(job.id, RenderJobStatus(job.status).value, "queued")
         if job.client_id not in self.path.clients:
@@ -293,6 +343,10 @@ class JobChanges:
     # -- values --------------------------------------------------------------------------------
 
     def set_priority(self, job: RenderJob, priority: JobPriority, reason: str = "") -> None:
+        shots = self._shots(job)
+        if shots is not None:
+            shots.set_priority(job, priority, reason)
+            return
         self._unfinished(job, "priority")
         old = JobPriority(job.priority)
         if old == priority:
@@ -307,8 +361,12 @@ class JobChanges:
     def set_progress(self, job: RenderJob, progress: float) -> None:
         """Record progress (clamped to 0-100); 100 completes the job. For a running job that
         checkpoints, each report is a checkpoint."""
+        shots = self._shots(job)
+        if shots is not None:
+            shots.refuse(job, "progress")
         self._unfinished(job, "progress")
         progress = max(0.0, min(100.0, finite_number(progress, "progress", job.id)))
+        progress = max(progress, job.kept_progress())  # a task's rendered frames stay done
         if progress >= 100.0:
             self.complete(job)
             return
@@ -341,6 +399,10 @@ class JobChanges:
         cycle = self.closes_cycle(job, dependencies)
         if cycle:
             raise DependencyCycleError(job.id, cycle)
+        shots = self._shots(job)
+        if shots is not None:
+            shots.set_dependencies(job, dependencies)
+            return
         path = self.path
         old = list(job.dependencies)
         path.write(job, "dependencies", dependencies)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from render_farm_manager.core import status_reports
+from render_farm_manager.core import shot_status, status_reports
 from render_farm_manager.core.change_path import ChangePath
 from render_farm_manager.core.clock import CheckedClock, Clock, as_clock
 from render_farm_manager.core.cycle import SchedulingCycle
@@ -51,11 +51,13 @@ from render_farm_manager.core.models import (
     RenderJob,
     RenderJobStatus,
     RenderNode,
+    RenderTask,
     ResourceAllocation,
     ServiceTier,
 )
 from render_farm_manager.core.node_changes import ClientChanges, NodeChanges
 from render_farm_manager.core.placement_checks import PlacementChecks
+from render_farm_manager.core.shots import ShotChanges
 from render_farm_manager.core.validation import choice, flag, identifier, text, whole_number
 from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
 from render_farm_manager.node_specialization.fit import fits
@@ -175,6 +177,7 @@ class RenderFarmManager:
         self._failures = JobFailures(self._jobs, self._placement, max_job_errors)
         self._nodes = NodeChanges(path, self._jobs, self._failures, self._metrics)
         self._clients = ClientChanges(path)
+        self._shots = self._jobs.shots = ShotChanges(path, self._jobs)
         self._cycle = SchedulingCycle(
             path,
             self._jobs,
@@ -385,6 +388,9 @@ class RenderFarmManager:
             node = self._node(node_id) if node_id is not None else self._free_node_for(job)
             if node is None:
                 raise NodeUnavailableError(job.id, "(none)", "no free online node fits it now")
+            held_back = self._cycle.limit_book().problem(job)
+            if held_back is not None and job.status != S.RUNNING:
+                raise NodeUnavailableError(job.id, node.id, held_back)
             self._nodes.move_job(job, node)
             return True
 
@@ -462,6 +468,53 @@ class RenderFarmManager:
             "complete_job", _time.perf_counter() - started
         )
         return True
+
+    # ------------------------------------------------------------------------------------------
+    # Shots: tasks, frames, limits
+    # ------------------------------------------------------------------------------------------
+
+    def tasks_of(self, job_id: str) -> list[RenderTask]:
+        """The tasks a shot was split into, in queue order (preview frames first); empty for
+        a job without frames. Each task is a job of its own for every job method
+        (``complete_job``, ``report_render_error``, ``cancel_job`` ...)."""
+        with self._path.lock:
+            job = self._known_job(job_id)
+            return self._shots.tasks_of(job)
+
+    def report_frames_done(self, task_id: str, frames: Iterable[int]) -> int:
+        """Frames of a task that are rendered and on disk: they are never rendered again, even
+        if the task fails or is preempted later. The task completes when all its frames are
+        done. Returns how many of ``frames`` were new."""
+        with self._path.change():
+            task = self._known_job(task_id)
+            numbers = [whole_number(f, "frames", minimum=-(10**9)) for f in frames]
+            return self._shots.report_frames(task, numbers)
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """Counted resources (licences, seats) by name: at most this many running tasks hold
+        one at once (a copy; change with :meth:`set_limit`)."""
+        return dict(self._path.limits)
+
+    def set_limit(self, name: str, count: int | None) -> None:
+        """Make ``count`` units of the named resource available (None removes the limit).
+        Placement never exceeds it; work already running is not stopped."""
+        name = identifier(name, "name")
+        with self._path.change():
+            path = self._path
+            old = path.limits.get(name)
+            if count is None:
+                path.tx.pop_item(path.limits, name)
+            else:
+                path.tx.set_item(path.limits, name, whole_number(count, "count", minimum=0))
+            path.log(
+                "log_event",
+                "limit_changed",
+                f"Limit {name}: {old} -> {count}",
+                limit=name,
+                old_count=old,
+                new_count=count,
+            )
 
     # ------------------------------------------------------------------------------------------
     # The scheduling cycle
@@ -573,14 +626,27 @@ class RenderFarmManager:
             job = self._job(job_id)
             if job is None:
                 return None
-            return status_reports.job_status(
+            forecast = self.forecast()
+
+            def best_speed(work: RenderJob) -> float | None:
+                return self._placement.best_speed(work, online_only=True)
+
+            status = status_reports.job_status(
                 self._path,
                 job,
-                forecast=self.forecast(),
+                forecast=forecast,
                 scheduler=self.scheduler,
                 previews=self.progressive_renderer,
-                best_speed=lambda j: self._placement.best_speed(j, online_only=True),
+                best_speed=best_speed,
             )
+            if isinstance(job, RenderTask):
+                status.update(shot_status.task_fields(job))
+            elif job.is_shot:
+                tasks = self._shots.tasks_of(job)
+                now = self._path.now()
+                nodes = self._path.nodes
+                status.update(shot_status.shot_fields(job, tasks, forecast, now, best_speed, nodes))
+            return status
 
     def get_client_status(self, client_id: str) -> dict[str, Any] | None:
         with self._path.lock:

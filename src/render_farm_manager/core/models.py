@@ -21,6 +21,8 @@ LATEST_TIME = datetime(9000, 1, 1)
 MAX_HOURS = 100_000.0
 """About 11 years: the longest render, deadline slack or uptime a model accepts."""
 MAX_ID_LENGTH = 256
+MAX_FRAMES = 100_000
+"""The most frames one shot may have."""
 
 
 class RenderJobStatus(StrEnum):
@@ -200,6 +202,11 @@ class NodeCapabilities(FarmModel):
     gpu_compute_capability: float = Field(default=0.0, ge=0, le=1_000)
     storage_gb: int = Field(default=1000, gt=0, le=1_000_000_000)
     specialized_for: list[str] = Field(default_factory=list, max_length=1_000)
+    # Beyond the seed contract: what job host requirements may ask for.
+    os: str | None = Field(default=None, max_length=64)
+    """Operating system family (``linux``, ``windows``, ``macos``); None: not advertised."""
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=1_000)
+    """Custom attributes a job may require (``{"renderer": "arnold-7"}``)."""
 
 
 class RenderNode(FarmModel):
@@ -275,6 +282,49 @@ class RenderJob(FarmModel):
     placement_warning: str | None = None
     """Why the job may wait forever or runs where it would rather not (no node in the farm can
     run it; every fitting node is blocklisted for it)."""
+    # Shots: a frame range (or steps) that the manager expands into tasks.
+    frames: str | None = Field(default=None, max_length=100_000)
+    """Frame range in Open Job Description syntax (``1001-1240``, ``1-100:5``, ``1,3,10-20``).
+    With frames (or ``steps``) the job is a *shot*: the manager splits it into tasks."""
+    chunk_size: int | None = Field(default=None, ge=1, le=MAX_FRAMES)
+    """Frames per task (default: one, or what ``target_task_seconds`` makes it)."""
+    target_task_seconds: float | None = Field(default=None, gt=0, le=MAX_HOURS * 3600)
+    """Aim for tasks of about this run time (chunk size from the learned per-frame time)."""
+    steps: list[JobStep] = Field(default_factory=list, max_length=100)
+    """Steps of a shot (simulate, render, composite), each with its own frames; empty: one
+    step made of ``frames``."""
+    preview_first: bool = True
+    """Render the first, last and middle frames, then every ``preview_every``-th, first."""
+    preview_every: int | None = Field(default=None, ge=2, le=MAX_FRAMES)
+    """Stride of the coarse preview pass (default: about ten frames across the range)."""
+    limits: dict[str, int] = Field(default_factory=dict, max_length=100)
+    """Counted resources each task holds while it runs (``{"arnold": 1}``)."""
+    machine_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    """At most this many nodes work on the job at once."""
+    gpu_count: int = Field(default=0, ge=0, le=10_000)
+    """At least this many GPUs (``requires_gpu`` alone means one)."""
+    gpu_memory_gb: float = Field(default=0.0, ge=0, le=1_000_000)
+    """At least this much memory per GPU."""
+    os: str | None = Field(default=None, max_length=64)
+    """Operating system family the job must run on."""
+    required_attributes: dict[str, list[str]] = Field(default_factory=dict, max_length=100)
+    """Node attributes the job needs: each name must have one of the listed values."""
+    command: list[str] = Field(default_factory=list, max_length=10_000)
+    """What a task runs (an argv list; ``{start}``, ``{end}``, ``{frames}`` are replaced)."""
+
+    @property
+    def is_shot(self) -> bool:
+        """Is this job split into tasks (it has frames or steps)?"""
+        return self.frames is not None or bool(self.steps)
+
+    @property
+    def shot_id(self) -> str:
+        """The job whose machine limit this work counts against (itself)."""
+        return self.id
+
+    def kept_progress(self) -> float:
+        """Progress that survives losing the node without a checkpoint (none for a job)."""
+        return 0.0
 
     _naive_times = field_validator(
         "submission_time",
@@ -285,6 +335,69 @@ class RenderJob(FarmModel):
         "progress_reported_at",
         "completed_at",
     )(_naive)
+
+
+class JobStep(FarmModel):
+    """One step of a shot: its frames, how they are chunked, and what it waits for."""
+
+    name: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    frames: str | None = Field(default=None, max_length=100_000)
+    """Frame range of the step (default: the shot's ``frames``; none at all: one task)."""
+    chunk_size: int | None = Field(default=None, ge=1, le=MAX_FRAMES)
+    target_task_seconds: float | None = Field(default=None, gt=0, le=MAX_HOURS * 3600)
+    depends_on: list[str] = Field(default_factory=list, max_length=100)
+    """Names of the steps this one waits for."""
+    frame_by_frame: bool = False
+    """Frame N of this step waits only for frame N of the steps it depends on."""
+    estimated_hours_per_frame: float | None = Field(default=None, gt=0, le=MAX_HOURS)
+    """Default: the job's estimate shared evenly over every frame of every step."""
+    command: list[str] = Field(default_factory=list, max_length=10_000)
+    job_type: str | None = None
+    requires_gpu: bool | None = None
+    cpu_requirements: int | None = Field(default=None, gt=0, le=1_000_000)
+    memory_requirements_gb: float | None = Field(default=None, gt=0, le=100_000_000)
+    gpu_count: int | None = Field(default=None, ge=0, le=10_000)
+    gpu_memory_gb: float | None = Field(default=None, ge=0, le=1_000_000)
+    limits: dict[str, int] | None = None
+
+
+RenderJob.model_rebuild()
+
+
+class RenderTask(RenderJob):
+    """One unit of work of a shot: a chunk of frames of one step, placed on one node.
+
+    Created by the manager when a shot is submitted; it carries the shot's client, priority,
+    deadline, requirements and flags. ``frames_done`` are never rendered again.
+    """
+
+    job_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    """The shot this task belongs to."""
+    step: str = "main"
+    task_frames: list[int] = Field(default_factory=list)
+    frames_done: list[int] = Field(default_factory=list)
+    shot_hours_per_node: float = Field(default=0.0, ge=0, le=MAX_HOURS)
+    """The shot's work per node it can get: the task's deadline slack is the shot's."""
+
+    @property
+    def is_shot(self) -> bool:
+        return False
+
+    @property
+    def shot_id(self) -> str:
+        return self.job_id
+
+    @property
+    def frames_left(self) -> list[int]:
+        """Frames still to render (completed ones are never rendered again)."""
+        done = set(self.frames_done)
+        return [frame for frame in self.task_frames if frame not in done]
+
+    def kept_progress(self) -> float:
+        """Completed frames are on disk: their share of the task survives any requeue."""
+        if not self.task_frames:
+            return 0.0
+        return 100.0 * len(set(self.frames_done)) / len(self.task_frames)
 
 
 class Client(FarmModel):

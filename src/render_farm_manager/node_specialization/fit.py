@@ -44,6 +44,30 @@ def hardware_misfit(job: HardwareNeeds, caps: HardwareOffer) -> str | None:
     # Enough cores for the renderer's thread count.
     if caps.cpu_cores < job.cpu_requirements:
         return f"job needs {job.cpu_requirements} cores, node has {caps.cpu_cores}"
+    return _host_misfit(job, caps)
+
+
+def _host_misfit(job: object, caps: object) -> str | None:
+    """Host requirements beyond the seed's three (job files ask for them): GPU count and
+    memory, operating system, custom attributes. Work without them fits any host."""
+    gpus_needed: int = getattr(job, "gpu_count", 0)
+    if gpus_needed > getattr(caps, "gpu_count", 0):
+        return f"job needs {gpus_needed} GPUs, node has {getattr(caps, 'gpu_count', 0)}"
+    gpu_memory: float = getattr(job, "gpu_memory_gb", 0.0)
+    if gpu_memory > 0 and getattr(caps, "gpu_memory_gb", 0.0) < gpu_memory:
+        return (
+            f"job needs {gpu_memory:g} GB of GPU memory, node has "
+            f"{getattr(caps, 'gpu_memory_gb', 0.0):g} GB"
+        )
+    os_needed: str | None = getattr(job, "os", None)
+    if os_needed is not None and (getattr(caps, "os", None) or "").lower() != os_needed.lower():
+        return f"job needs {os_needed}, node runs {getattr(caps, 'os', None) or 'an unknown OS'}"
+    needed: dict[str, list[str]] = getattr(job, "required_attributes", None) or {}
+    if needed:
+        offered: dict[str, str] = getattr(caps, "attributes", None) or {}
+        for name, values in needed.items():
+            if offered.get(name) not in values:
+                return f"job needs {name} in {values}, node has {offered.get(name)!r}"
     return None
 
 

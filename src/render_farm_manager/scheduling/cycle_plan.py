@@ -8,6 +8,7 @@ from datetime import datetime
 
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.resource_management.quota_book import QuotaBook
+from render_farm_manager.scheduling.limits import LimitBook
 from render_farm_manager.scheduling.node_pools import HoursLeft, NodePool
 from render_farm_manager.scheduling.pool_ranking import PoolRanker
 
@@ -47,6 +48,8 @@ class CycleInputs:
     """Effective rank of a job at ``now`` (inheritance and urgency included)."""
     latest_start_of: Callable[[UnitOfWork], float]
     quotas: QuotaBook | None = None
+    limits: LimitBook | None = None
+    """Counted resources and machine limits that running work holds."""
     deferral: Callable[[UnitOfWork, datetime, float], datetime | None] | None = None
     """Energy deferral: (job, now, hours the farm needs for the work queued ahead) → start."""
     running_by_node: Mapping[str, UnitOfWork] = field(default_factory=dict)

@@ -35,6 +35,7 @@ from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
 from render_farm_manager.scheduling.dispatch import plan_cycle
 from render_farm_manager.scheduling.forecast import forecast_finish_times
 from render_farm_manager.scheduling.inheritance import InheritanceIndex
+from render_farm_manager.scheduling.limits import LimitBook
 from render_farm_manager.scheduling.node_pools import build_pools
 from render_farm_manager.scheduling.pool_ranking import PoolRanker
 from render_farm_manager.scheduling.priority import (
@@ -109,6 +110,7 @@ class DeadlineScheduler(SchedulerInterface):
         energy: EnergyOptimizerInterface | None = None,
         reclaim_by_preemption: bool = False,
         reclaim_grace_minutes: float = 30.0,
+        limits: LimitBook | None = None,
     ) -> CyclePlan:
         """Decide one cycle: pure, reads only its arguments."""
         inheritance = inheritance if inheritance is not None else InheritanceIndex()
@@ -145,6 +147,7 @@ class DeadlineScheduler(SchedulerInterface):
             rank_of=rank_of,
             latest_start_of=latest_start_of,
             quotas=quotas,
+            limits=limits,
             deferral=deferral,
             running_by_node=running_by_node,
             speed_of=lambda job, pool: matcher.class_speed(pool.hardware_class, job.job_type),

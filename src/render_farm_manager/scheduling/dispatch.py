@@ -6,6 +6,7 @@ from __future__ import annotations
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.cycle_plan import CycleInputs, CyclePlan
 from render_farm_manager.scheduling.earliest_finish import PoolAvailability, choose_or_wait
+from render_farm_manager.scheduling.feasibility import job_shape
 from render_farm_manager.scheduling.preemption import plan_preemptions
 from render_farm_manager.scheduling.priority import is_at_risk
 
@@ -13,10 +14,11 @@ from render_farm_manager.scheduling.priority import is_at_risk
 def plan_cycle(inputs: CycleInputs) -> CyclePlan:
     plan = CyclePlan()
     quotas = inputs.quotas
+    limits = inputs.limits
     free_nodes = sum(len(pool.free) for pool in inputs.pools)
     schedulable = max(1, sum(len(pool.free) + len(pool.busy) for pool in inputs.pools))
     unplaced_hours = 0.0  # work examined and left waiting, for load-aware energy deferral
-    no_free_fit: set[tuple[str, bool, float, int]] = set()
+    no_free_fit: set[tuple[object, ...]] = set()
     candidates: list[UnitOfWork] = []
     want_candidates = inputs.preemption_enabled and inputs.max_preemptions > 0
     scanned_past_full = 0
@@ -25,6 +27,9 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
 
     def consider_for_preemption(job: UnitOfWork) -> None:
         if not want_candidates or len(candidates) >= inputs.max_preemptions:
+            return
+        # Never for work its licences or machine limit hold back.
+        if limits is not None and not limits.may_start(job):
             return
         # Emergencies may always take a node by preemption.
         if job.emergency:
@@ -50,6 +55,9 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             consider_for_preemption(job)
             continue
         plan.examined += 1
+        # Licences in use and a job's machine limit hold work back (it cannot preempt for them).
+        if limits is not None and not limits.may_start(job):
+            continue
         # A client never runs more than its ceiling, nor borrows what it may not.
         if quotas is not None and not quotas.may_start(job.client_id):
             consider_for_preemption(job)  # it may still replace its own client's work
@@ -64,12 +72,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
                 unplaced_hours += remaining_hours(job)
                 continue
         # Skip quickly when an identical job already found no free node.
-        signature = (
-            job.job_type,
-            job.requires_gpu,
-            job.memory_requirements_gb,
-            job.cpu_requirements,
-        )
+        signature = job_shape(job)
         if not job.excluded_node_ids and signature in no_free_fit:
             consider_for_preemption(job)
             continue
@@ -94,6 +97,8 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         free_nodes -= 1
         if quotas is not None:
             quotas.started(job.client_id)
+        if limits is not None:
+            limits.started(job)
 
     if candidates:
         plan_preemptions(candidates, inputs, plan)

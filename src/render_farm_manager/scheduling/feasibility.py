@@ -14,11 +14,22 @@ from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.scheduling.node_pools import pool_key
 
-Shape = tuple[str, bool, float, int]
+Shape = tuple[object, ...]
 
 
 def job_shape(job: UnitOfWork) -> Shape:
-    return (job.job_type, job.requires_gpu, job.memory_requirements_gb, job.cpu_requirements)
+    """Jobs with equal shapes fit the same nodes at the same speeds."""
+    attributes = getattr(job, "required_attributes", None)
+    return (
+        job.job_type,
+        job.requires_gpu,
+        job.memory_requirements_gb,
+        job.cpu_requirements,
+        getattr(job, "gpu_count", 0),
+        getattr(job, "gpu_memory_gb", 0.0),
+        getattr(job, "os", None),
+        tuple(sorted((k, tuple(v)) for k, v in attributes.items())) if attributes else (),
+    )
 
 
 class FastestFit:

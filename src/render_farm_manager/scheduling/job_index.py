@@ -68,8 +68,9 @@ class JobIndex:
     # -- keeping the index in step -------------------------------------------------------------
 
     def place(self, job: IndexedJob) -> None:
-        """Put the job where its status and dependencies say it belongs."""
-        if job.status in WAITING_STATUSES:
+        """Put the job where its status and dependencies say it belongs. A shot is never
+        queued itself: its tasks are."""
+        if job.status in WAITING_STATUSES and not getattr(job, "is_shot", False):
             if self.unmet_dependencies(job):
                 self.queue.discard(job.id)
                 self.newly_ready.discard(job.id)
@@ -133,7 +134,7 @@ class JobIndex:
         for job in job_list:
             self.inheritance.link(job)
         for job in _parents_first(job_list):
-            if job.status not in WAITING_STATUSES:
+            if job.status not in WAITING_STATUSES or getattr(job, "is_shot", False):
                 continue
             if self.unmet_dependencies(job):
                 self.waiting_on_dependencies.add(job.id)

@@ -15,7 +15,7 @@ from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.fit import schedulable
 from render_farm_manager.node_specialization.hardware import hardware_class
 
-PoolKey = tuple[str, tuple[str, ...], float, str]
+PoolKey = tuple[str, tuple[str, ...], float, str, tuple[object, ...]]
 
 
 @dataclass
@@ -56,7 +56,14 @@ def pool_key(node: RenderNode, alone: bool = False) -> PoolKey:
         tuple(sorted(node.capabilities.specialized_for)),
         float(node.power_efficiency_rating),
         node.id if alone else "",
+        _host_key(node),
     )
+
+
+def _host_key(node: RenderNode) -> tuple[object, ...]:
+    """What host requirements look at beyond the hardware class."""
+    caps = node.capabilities
+    return (caps.os, float(caps.gpu_memory_gb), tuple(sorted(caps.attributes.items())))
 
 
 def _average_learned_speed(node: RenderNode) -> float:

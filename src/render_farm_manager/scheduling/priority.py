@@ -33,8 +33,11 @@ def own_rank(job: UnitOfWork) -> int:
 
 
 def own_latest_start(job: UnitOfWork) -> float:
-    """Deadline minus remaining work at reference speed, in timestamp seconds."""
-    return job.deadline.timestamp() - remaining_hours(job) * 3600.0
+    """Deadline minus remaining work at reference speed, in timestamp seconds. A task of a shot
+    has the slack of its shot: the shot's work per node it can get (when that is longer than
+    the task's own), so all its tasks share one latest start and keep the shot's order."""
+    shot_hours: float = getattr(job, "shot_hours_per_node", 0.0)
+    return job.deadline.timestamp() - max(remaining_hours(job), shot_hours) * 3600.0
 
 
 def is_at_risk(latest_start: float, now: float, margin_seconds: float) -> bool:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from render_farm_manager.resource_management.quota_book import QuotaBook
     from render_farm_manager.scheduling.cycle_plan import CyclePlan
     from render_farm_manager.scheduling.inheritance import InheritanceIndex
+    from render_farm_manager.scheduling.limits import LimitBook
     from render_farm_manager.scheduling.ready_queue import ReadyQueue
 
 
@@ -72,6 +73,7 @@ class SchedulerInterface(ABC):
         energy: EnergyOptimizerInterface | None = None,
         reclaim_by_preemption: bool = False,
         reclaim_grace_minutes: float = 30.0,
+        limits: LimitBook | None = None,
     ) -> CyclePlan:
         """One cycle's decisions, from the eligible waiting work in ``queue``, the nodes, the
         running work, the client quotas to enforce and the energy optimizer to consult. Pure:
