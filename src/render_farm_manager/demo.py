@@ -102,7 +102,7 @@ def run_demo(
     for index in range(steps):
         manager.run_scheduling_cycle()
         clock.advance(step)
-        for job in [j for j in manager.jobs.values() if j.status == "running"]:
+        for job in [j for j in manager.jobs.values() if j.status == "running" and not j.is_shot]:
             node_id = job.assigned_node_id or ""
             gained = (
                 100.0

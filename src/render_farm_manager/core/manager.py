@@ -642,11 +642,31 @@ class RenderFarmManager:
             if isinstance(job, RenderTask):
                 status.update(shot_status.task_fields(job))
             elif job.is_shot:
-                tasks = self._shots.tasks_of(job)
                 now = self._path.now()
                 nodes = self._path.nodes
-                status.update(shot_status.shot_fields(job, tasks, forecast, now, best_speed, nodes))
+                status.update(
+                    shot_status.shot_fields(job, self._shots, forecast, now, best_speed, nodes)
+                )
             return status
+
+    def get_task_statuses(
+        self,
+        job_id: str,
+        status: RenderJobStatus | str | None = None,
+        offset: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The tasks of a shot, one line each (frames, status, node, progress, errors), in
+        queue order; filtered by ``status`` and paged by ``offset``/``limit``."""
+        wanted = choice(RenderJobStatus, status, "status", str(job_id)) if status else None
+        offset = whole_number(offset, "offset", minimum=0)
+        limit = whole_number(limit, "limit", minimum=0)
+        with self._path.lock:
+            job = self._known_job(job_id)
+            tasks = self._shots.tasks_of(job)
+            if wanted is not None:
+                tasks = [t for t in tasks if t.status == wanted]
+            return [shot_status.task_row(t) for t in tasks[offset : offset + limit]]
 
     def get_client_status(self, client_id: str) -> dict[str, Any] | None:
         with self._path.lock:

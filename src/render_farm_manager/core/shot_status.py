@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from render_farm_manager.core.clock import hours_between
 from render_farm_manager.core.models import (
     FINISHED_STATUSES,
     NodeStatus,
@@ -15,6 +13,7 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderTask,
 )
+from render_farm_manager.core.shots import ShotChanges
 from render_farm_manager.core.work import remaining_hours
 from render_farm_manager.jobs.frame_range import frames_label
 from render_farm_manager.node_specialization.fit import hardware_misfit
@@ -36,85 +35,92 @@ def task_fields(task: RenderTask) -> dict[str, Any]:
 
 def shot_eta(
     shot: RenderJob,
-    tasks: list[RenderTask],
+    shots: ShotChanges,
     forecast: Mapping[str, datetime],
     now: datetime,
     best_speed: BestSpeed,
     online_nodes: int,
 ) -> datetime | None:
     """When the shot's last task should finish: from the scheduler's forecast of its queued and
-    running tasks where it has them all; otherwise from the observed time per reference hour of
-    its finished tasks and the parallelism it actually gets (running tasks, else the nodes it
-    could get)."""
-    unfinished = [t for t in tasks if t.status not in FINISHED_STATUSES]
-    if not unfinished:
-        return shot.completed_at if shot.status == S.COMPLETED else None
-    if any(t.status == S.PAUSED or t.status == S.FAILED for t in tasks):
+    running tasks where it has them all; otherwise from the observed time per estimated hour of
+    its finished tasks and the parallelism it actually gets (its running tasks, else the nodes
+    it could get, within its machine limit)."""
+    counts = shots.counts.get(shot.id, {})
+    if shot.status == S.COMPLETED:
+        return shot.completed_at
+    if counts.get(S.PAUSED, 0) or counts.get(S.FAILED, 0) or shot.status in FINISHED_STATUSES:
         return None
-    finishes = [forecast.get(t.id) for t in unfinished]
-    if all(f is not None for f in finishes):
-        return max(f for f in finishes if f is not None)
-    observed = [
-        (hours_between(t.started_at, t.completed_at), t.estimated_duration_hours)
-        for t in tasks
-        if t.status == S.COMPLETED and t.started_at is not None and t.completed_at is not None
-    ]
-    if observed and sum(e for _, e in observed) > 0:
-        hours_per_reference_hour = sum(h for h, _ in observed) / sum(e for _, e in observed)
+    unfinished = shots.unfinished_tasks(shot)
+    if not unfinished:
+        return None
+    latest: datetime | None = None
+    for task in unfinished:
+        finish = forecast.get(task.id)
+        if finish is None:
+            latest = None
+            break
+        if latest is None or finish > latest:
+            latest = finish
+    if latest is not None:
+        return latest
+    took, estimated = shots.observed.get(shot.id, (0.0, 0.0))
+    if estimated > 0:
+        hours_per_estimated_hour = took / estimated
     else:
         speed = best_speed(unfinished[0])
         if speed is None:
             return None
-        hours_per_reference_hour = 1.0 / speed
-    running = sum(1 for t in unfinished if t.status == S.RUNNING)
-    parallel = running or min(len(unfinished), shot.machine_limit or len(unfinished), online_nodes)
+        hours_per_estimated_hour = 1.0 / speed
+    running = counts.get(S.RUNNING, 0)
+    limit = shot.machine_limit or len(unfinished)
+    parallel = running or min(len(unfinished), limit, online_nodes)
     if parallel <= 0:
         return None
-    work = sum(remaining_hours(t) for t in unfinished) * hours_per_reference_hour
+    work = sum(remaining_hours(t) for t in unfinished) * hours_per_estimated_hour
     return now + timedelta(hours=work / parallel)
 
 
 def shot_fields(
     shot: RenderJob,
-    tasks: list[RenderTask],
+    shots: ShotChanges,
     forecast: Mapping[str, datetime],
     now: datetime,
     best_speed: BestSpeed,
     nodes: Mapping[str, Any],
 ) -> dict[str, Any]:
+    """Frames and tasks of a shot, its running tasks (node, progress) and its expected finish.
+    The full task list is :meth:`RenderFarmManager.get_task_statuses` (paged)."""
     online = sum(
         1
         for n in nodes.values()
         if n.status == NodeStatus.ONLINE and hardware_misfit(shot, n.capabilities) is None
     )
-    finish = shot_eta(shot, tasks, forecast, now, best_speed, online)
-    by_status = Counter(S(t.status).value for t in tasks)
-    frames_total = sum(len(t.task_frames) for t in tasks)
-    frames_done = sum(len(set(t.frames_done)) for t in tasks)
+    finish = shot_eta(shot, shots, forecast, now, best_speed, online)
+    counts = shots.counts.get(shot.id, {})
     if shot.status == S.COMPLETED:
         will_meet = shot.completed_at is not None and shot.completed_at <= shot.deadline
     else:
         will_meet = finish is not None and finish <= shot.deadline
     return {
-        "frames_total": frames_total,
-        "frames_done": frames_done,
-        "tasks_total": len(tasks),
-        "tasks_by_status": dict(by_status),
-        "running_on_nodes": sorted(
-            t.assigned_node_id for t in tasks if t.status == S.RUNNING and t.assigned_node_id
-        ),
+        "frames_total": shots.frames_total.get(shot.id, 0),
+        "frames_done": shots.frames_done.get(shot.id, 0),
+        "tasks_total": len(shots.tasks.get(shot.id, ())),
+        "tasks_by_status": {S(k).value: v for k, v in counts.items() if v},
+        "running_tasks": [task_row(t) for t in shots.running_tasks(shot)],
         "estimated_completion": finish,
         "will_meet_deadline": will_meet,
-        "tasks": [
-            {
-                "id": t.id,
-                "step": t.step,
-                "frames": frames_label(t.task_frames),
-                "status": S(t.status).value,
-                "node": t.assigned_node_id if t.status == S.RUNNING else None,
-                "progress": t.progress,
-                "error_count": t.error_count,
-            }
-            for t in tasks
-        ],
+    }
+
+
+def task_row(task: RenderTask) -> dict[str, Any]:
+    """One line of a shot's task list."""
+    return {
+        "id": task.id,
+        "step": task.step,
+        "frames": frames_label(task.task_frames),
+        "status": S(task.status).value,
+        "node": task.assigned_node_id if task.status == S.RUNNING else None,
+        "progress": task.progress,
+        "frames_done": len(task.frames_done),
+        "error_count": task.error_count,
     }

@@ -31,7 +31,7 @@ from render_farm_manager.core.models import (
     RenderTask,
 )
 from render_farm_manager.jobs.expansion import PlannedTask, plan_tasks
-from render_farm_manager.jobs.frame_range import format_frames
+from render_farm_manager.jobs.frame_range import format_frames, frames_label
 
 if TYPE_CHECKING:
     from render_farm_manager.core.job_changes import JobChanges
@@ -43,6 +43,13 @@ TASK_FIELDS = frozenset(
     | {"supports_progressive_output", "output_path", "client_id", "machine_limit"}
 )
 """Shot fields every unfinished task carries: an edit of the shot reaches its tasks."""
+
+
+_NO_DEFAULTS_NEEDED: dict[str, Any] = {
+    "deadline": None,
+    "estimated_duration_hours": 1.0,
+    "client_id": "",
+}
 
 
 def derived_status(counts: dict[S, int], started: bool) -> S:
@@ -63,7 +70,7 @@ def substitute(command: list[str], frames: tuple[int, ...]) -> list[str]:
     """The task's argv: ``{start}``, ``{end}`` and ``{frames}`` replaced."""
     if not command or not frames:
         return list(command)
-    values = {"start": str(min(frames)), "end": str(max(frames)), "frames": format_frames(frames)}
+    values = {"start": str(min(frames)), "end": str(max(frames)), "frames": frames_label(frames)}
     out = []
     for part in command:
         for name, value in values.items():
@@ -81,6 +88,8 @@ class ShotChanges:
         self.counts: dict[str, dict[S, int]] = {}
         self.frames_done: dict[str, int] = {}
         self.frames_total: dict[str, int] = {}
+        self.observed: dict[str, tuple[float, float]] = {}
+        """Shot id → (hours its completed tasks took, hours they were estimated at)."""
         path.after_move = self.tasks_moved
 
     # -- reading -------------------------------------------------------------------------------
@@ -119,7 +128,10 @@ class ShotChanges:
         nodes = max(1, sum(1 for _ in path.nodes.values()))
         parallel = min(len(planned), shot.machine_limit or len(planned), nodes)
         per_node = total_hours / max(1, parallel)
-        tasks = [self._task(shot, p, now, per_node) for p in planned]
+        prototype = RenderTask.model_construct(
+            id=shot.id, name=shot.name, job_id=shot.id, **_NO_DEFAULTS_NEEDED
+        )
+        tasks = [self._task(prototype, shot, p, now, per_node) for p in planned]
         tx = path.tx
         tx.set_item(self.tasks, shot.id, [t.id for t in tasks])
         tx.set_item(self.counts, shot.id, {S.PENDING: len(tasks)})
@@ -154,7 +166,14 @@ class ShotChanges:
             steps=sorted({t.step for t in tasks}),
         )
 
-    def _task(self, shot: RenderJob, planned: PlannedTask, now: Any, per_node: float) -> RenderTask:
+    def _task(
+        self,
+        prototype: RenderTask,
+        shot: RenderJob,
+        planned: PlannedTask,
+        now: Any,
+        per_node: float,
+    ) -> RenderTask:
         step: JobStep = planned.step
         values: dict[str, Any] = {
             name: getattr(shot, name)
@@ -194,7 +213,7 @@ class ShotChanges:
         if values.get("gpu_count"):
             values["requires_gpu"] = True
         frames = planned.frames
-        label = format_frames(frames) if frames else "all"
+        label = frames_label(frames) if frames else "all"
         values.update(
             id=planned.id,
             name=f"{shot.name} [{step.name} {label}]",
@@ -211,8 +230,11 @@ class ShotChanges:
             status=S.PENDING,
             submission_time=now,
         )
-        # Values come from the validated shot: construct without validating each again.
-        return RenderTask.model_construct(**values)
+        # Values come from the validated shot: copy a prototype rather than validate each
+        # task again (every mutable field is given anew, so no task shares a list).
+        values.update(steps=[], frames_done=[])
+        task: RenderTask = prototype.model_copy(update=values)
+        return task
 
     # -- following the tasks -------------------------------------------------------------------
 
@@ -229,11 +251,33 @@ class ShotChanges:
                 continue
             tx.set_item(counts, before, counts.get(before, 0) - 1)
             tx.set_item(counts, new, counts.get(new, 0) + 1)
-            if new == S.COMPLETED and len(set(job.frames_done)) != len(job.task_frames):
-                self._add_frames(job, shot, job.task_frames)
+            if new == S.COMPLETED:
+                if len(set(job.frames_done)) != len(job.task_frames):
+                    self._add_frames(job, shot, job.task_frames)
+                self._observe(job)
             touched[shot.id] = shot
         for shot in touched.values():
             self._settle(shot, moved)
+
+    def _observe(self, task: RenderTask) -> None:
+        if task.started_at is None or task.completed_at is None:
+            return
+        took = (task.completed_at - task.started_at).total_seconds() / 3600.0
+        share = 1.0 - self.jobs.progress_at_start.get(task.id, 0.0) / 100.0
+        hours, estimate = self.observed.get(task.job_id, (0.0, 0.0))
+        self.path.tx.set_item(
+            self.observed,
+            task.job_id,
+            (hours + took, estimate + task.estimated_duration_hours * share),
+        )
+
+    def running_tasks(self, shot: RenderJob) -> list[RenderTask]:
+        """The shot's tasks on a node now (from the index of running work: no task scan)."""
+        return [
+            t
+            for t in self.path.index.running_by_node.values()
+            if isinstance(t, RenderTask) and t.job_id == shot.id
+        ]
 
     def _add_frames(self, task: RenderTask, shot: RenderJob, frames: Iterable[int]) -> int:
         done = set(task.frames_done)

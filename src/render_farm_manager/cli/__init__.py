@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from render_farm_manager.cli.submit import submit
 from render_farm_manager.demo import build_demo_farm, run_demo
 from render_farm_manager.simulation.charts import write_charts
 from render_farm_manager.simulation.comparison import run_comparison
@@ -19,7 +20,7 @@ from render_farm_manager.simulation.tables import costs_table, results_table, ta
 from render_farm_manager.simulation.workload import Workload, WorkloadError
 
 app = typer.Typer(
-    help="Render farm manager: run the demo farm or the scheduling simulator.",
+    help="Render farm manager: submit job files, run the demo farm or the scheduling simulator.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -174,6 +175,9 @@ def simulate(
     console.print(f"report: {report}")
     for chart in charts:
         console.print(f"chart:  {chart}")
+
+
+app.command()(submit)
 
 
 if __name__ == "__main__":  # pragma: no cover
