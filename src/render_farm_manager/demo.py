@@ -60,6 +60,7 @@ def build_demo_farm(
                 gpu_compute_capability=8.9 if gpu else 0,
                 storage_gb=2000,
                 specialized_for=["simulation"] if i % 5 == 0 else [],
+                os="linux",
             ),
         )
         manager.add_node(node)

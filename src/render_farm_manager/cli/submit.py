@@ -137,8 +137,9 @@ def submit(
         return
     console.print(jobs_table(statuses))
     for status in statuses:
-        if show_tasks and status.get("tasks"):
-            console.print(tasks_table(status, show_tasks))
+        if show_tasks and status.get("tasks_total"):
+            rows = manager.get_task_statuses(status["id"], limit=show_tasks)
+            console.print(tasks_table(status, rows))
 
 
 def _time(value: Any) -> str:
@@ -146,33 +147,44 @@ def _time(value: Any) -> str:
 
 
 def jobs_table(statuses: list[dict[str, Any]]) -> Table:
-    table = Table(title="Jobs", title_justify="left")
-    for column in ("job", "client", "status", "frames", "tasks", "due", "expected", "on time"):
-        table.add_column(column, overflow="fold")
+    """One block per job (fits an 80-column terminal whatever the ids)."""
+    table = Table(title="Submitted", title_justify="left", show_header=False, box=None)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for s in statuses:
         tasks = s.get("tasks_by_status", {})
-        table.add_row(
-            s["id"],
-            s["client_id"],
-            s["status"],
-            f"{s.get('frames_done', 0)}/{s.get('frames_total', '-')}",
-            ", ".join(f"{n} {state}" for state, n in tasks.items()) or "1",
-            _time(s["deadline"]),
-            _time(s["estimated_completion"]),
-            "yes" if s["will_meet_deadline"] else "no",
-        )
+        rows = [
+            ("job", s["id"]),
+            ("client", s["client_id"]),
+            ("status", s["status"]),
+            ("frames done", f"{s.get('frames_done', 0)}/{s.get('frames_total', '-')}"),
+            ("tasks", ", ".join(f"{n} {state}" for state, n in tasks.items()) or "1"),
+            ("due", _time(s["deadline"])),
+            ("expected", _time(s["estimated_completion"])),
+            ("on time", "yes" if s["will_meet_deadline"] else "no"),
+        ]
+        if s.get("placement_warning"):
+            rows.append(("warning", f"[yellow]{s['placement_warning']}[/]"))
+        if s.get("failure_reason"):
+            rows.append(("failed", f"[red]{s['failure_reason']}[/]"))
+        for field, value in rows:
+            table.add_row(field, str(value))
+        table.add_row("", "")
     return table
 
 
-def tasks_table(status: dict[str, Any], limit: int) -> Table:
-    tasks = status["tasks"]
-    more = len(tasks) - limit
-    table = Table(
-        title=f"{status['id']}: {len(tasks)} tasks" + (f" (first {limit})" if more > 0 else ""),
-        title_justify="left",
-    )
+def tasks_table(status: dict[str, Any], rows: list[dict[str, Any]]) -> Table:
+    total = status["tasks_total"]
+    shown = f" (first {len(rows)})" if len(rows) < total else ""
+    table = Table(title=f"{status['id']}: {total} tasks{shown}", title_justify="left")
     for column in ("task", "step", "frames", "status", "node"):
         table.add_column(column, overflow="fold")
-    for task in tasks[:limit]:
-        table.add_row(task["id"], task["step"], task["frames"], task["status"], task["node"] or "-")
+    for task in rows:
+        table.add_row(
+            task["id"].removeprefix(f"{status['id']}/"),
+            task["step"],
+            task["frames"],
+            task["status"],
+            task["node"] or "-",
+        )
     return table

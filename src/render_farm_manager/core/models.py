@@ -359,6 +359,9 @@ class JobStep(FarmModel):
     gpu_count: int | None = Field(default=None, ge=0, le=10_000)
     gpu_memory_gb: float | None = Field(default=None, ge=0, le=1_000_000)
     limits: dict[str, int] | None = None
+    os: str | None = Field(default=None, max_length=64)
+    required_attributes: dict[str, list[str]] | None = None
+    """Host requirements of this step (default: the job's)."""
 
 
 RenderJob.model_rebuild()

@@ -63,7 +63,7 @@ def derived_status(counts: dict[S, int], started: bool) -> S:
         return S.RUNNING
     if counts.get(S.PAUSED, 0) == unfinished:
         return S.PAUSED
-    return S.QUEUED if started else S.PENDING
+    return S.QUEUED if started or counts.get(S.QUEUED, 0) else S.PENDING
 
 
 def substitute(command: list[str], frames: tuple[int, ...]) -> list[str]:
@@ -206,6 +206,8 @@ class ShotChanges:
             "gpu_count",
             "gpu_memory_gb",
             "limits",
+            "os",
+            "required_attributes",
         ):
             override = getattr(step, name)
             if override is not None:
@@ -223,7 +225,14 @@ class ShotChanges:
             estimated_duration_hours=planned.hours,
             dependencies=[*shot.dependencies, *planned.depends_on],
             excluded_node_ids=list(shot.excluded_node_ids),
-            required_attributes={k: list(v) for k, v in shot.required_attributes.items()},
+            required_attributes={
+                k: list(v)
+                for k, v in (
+                    step.required_attributes
+                    if step.required_attributes is not None
+                    else shot.required_attributes
+                ).items()
+            },
             limits=dict(values.get("limits", shot.limits)),
             command=substitute(step.command or shot.command, frames),
             shot_hours_per_node=min(per_node, 100_000.0),

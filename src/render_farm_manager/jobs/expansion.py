@@ -82,12 +82,16 @@ def step_order(job_id: str, steps: Sequence[JobStep]) -> list[JobStep]:
     return ordered
 
 
-def preview_first_order(frames: Sequence[int], every: int | None) -> tuple[list[int], list[int]]:
-    """(single-frame previews: first, last, middle), (then every Nth frame) — the rest follows."""
+def preview_first_order(
+    frames: Sequence[int], every: int | None, chunk_size: int = 1
+) -> tuple[list[int], list[int]]:
+    """(single-frame previews: first, last, middle), (then every Nth frame) — the rest follows.
+    Each preview frame is a task of its own; the rest is chunked in contiguous pieces."""
     if len(frames) <= 3:
         return list(frames), []
     singles = list(dict.fromkeys([frames[0], frames[-1], frames[len(frames) // 2]]))
-    stride = every if every is not None else max(2, len(frames) // 10)
+    # about ten frames across the range, never so dense that the chunks between them shrink
+    stride = every if every is not None else max(2, 2 * chunk_size, len(frames) // 10)
     taken = set(singles)
     coarse = [frame for frame in frames[::stride] if frame not in taken]
     return singles, coarse
@@ -101,7 +105,7 @@ def chunk_size_for(
     asked = step.chunk_size or job.chunk_size
     target = step.target_task_seconds or job.target_task_seconds
     seconds_per_frame = hours_per_frame * 3600.0 / max(speed, 1e-6)
-    if asked is None and target is not None:
+    if target is not None:  # a target run time wins over a fixed chunk size
         asked = max(1, round(target / seconds_per_frame)) if seconds_per_frame > 0 else 1
         if hours_left is not None and hours_left > 0 and seconds_per_frame > 0:
             asked = min(asked, max(1, int(hours_left * 3600.0 / 2 / seconds_per_frame)))
@@ -179,11 +183,29 @@ def _groups(
         return [[]]
     size = chunk_size_for(step, job, per_frame, speed, hours_left)
     if not job.preview_first:
-        return [frames[i : i + size] for i in range(0, len(frames), size)]
-    singles, coarse = preview_first_order(frames, job.preview_every)
+        return _chunks(frames, size)
+    singles, coarse = preview_first_order(frames, job.preview_every, size)
     early = set(singles) | set(coarse)
+    position = {frame: index for index, frame in enumerate(frames)}
     rest = [frame for frame in frames if frame not in early]
     groups = [[frame] for frame in singles]
-    groups += [coarse[i : i + size] for i in range(0, len(coarse), size)]
-    groups += [rest[i : i + size] for i in range(0, len(rest), size)]
+    groups += [[frame] for frame in coarse]
+    for run in _runs(rest, position):
+        groups += _chunks(run, size)
     return groups
+
+
+def _chunks(frames: list[int], size: int) -> list[list[int]]:
+    return [frames[i : i + size] for i in range(0, len(frames), size)]
+
+
+def _runs(frames: list[int], position: dict[int, int]) -> list[list[int]]:
+    """Split ``frames`` where they skip frames of the step, so that every chunk is a contiguous
+    piece of the step's range (a renderer's ``start``-``end`` arguments render just it)."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and position[frame] == position[runs[-1][-1]] + 1:
+            runs[-1].append(frame)
+        else:
+            runs.append([frame])
+    return runs

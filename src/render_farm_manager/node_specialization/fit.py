@@ -44,10 +44,10 @@ def hardware_misfit(job: HardwareNeeds, caps: HardwareOffer) -> str | None:
     # Enough cores for the renderer's thread count.
     if caps.cpu_cores < job.cpu_requirements:
         return f"job needs {job.cpu_requirements} cores, node has {caps.cpu_cores}"
-    return _host_misfit(job, caps)
+    return host_misfit(job, caps)
 
 
-def _host_misfit(job: object, caps: object) -> str | None:
+def host_misfit(job: object, caps: object) -> str | None:
     """Host requirements beyond the seed's three (job files ask for them): GPU count and
     memory, operating system, custom attributes. Work without them fits any host."""
     gpus_needed: int = getattr(job, "gpu_count", 0)

@@ -7,11 +7,12 @@ no node fits.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from render_farm_manager.core.models import NodeStatus, RenderNode
 from render_farm_manager.core.work import UnitOfWork
-from render_farm_manager.node_specialization.fit import hardware_misfit
+from render_farm_manager.node_specialization.fit import hardware_misfit, host_misfit
 from render_farm_manager.scheduling.node_pools import pool_key
 
 Shape = tuple[object, ...]
@@ -83,7 +84,23 @@ def why_nothing_fits(job: UnitOfWork, nodes: Iterable[RenderNode]) -> str:
     most_memory = max(n.capabilities.memory_gb for n in node_list)
     most_cores = max(n.capabilities.cpu_cores for n in node_list)
     gpus = sum(1 for n in node_list if n.capabilities.gpu_count > 0)
+    # the decisive reason: on nodes big enough, what else is missing (an OS, an attribute)
+    big_enough = [n.capabilities for n in node_list if _basic_fit(job, n)]
+    reasons = Counter(host_misfit(job, caps) for caps in big_enough) or Counter(
+        hardware_misfit(job, n.capabilities) for n in node_list
+    )
+    commonest, count = reasons.most_common(1)[0]
     return (
         f"no node in the farm can run it: it needs {', '.join(needs)}; the largest nodes have "
-        f"{most_memory} GB memory and {most_cores} cores, {gpus} node(s) have a GPU"
+        f"{most_memory} GB memory and {most_cores} cores, {gpus} node(s) have a GPU; "
+        f"on {count} of {len(node_list)} nodes: {commonest}"
+    )
+
+
+def _basic_fit(job: UnitOfWork, node: RenderNode) -> bool:
+    caps = node.capabilities
+    return (
+        (not job.requires_gpu or caps.gpu_count > 0)
+        and caps.memory_gb >= job.memory_requirements_gb
+        and caps.cpu_cores >= job.cpu_requirements
     )
