@@ -206,7 +206,8 @@ class NodeCapabilities(FarmModel):
     os: str | None = Field(default=None, max_length=64)
     """Operating system family (``linux``, ``windows``, ``macos``); None: not advertised."""
     attributes: dict[str, str] = Field(default_factory=dict, max_length=1_000)
-    """Custom attributes a job may require (``{"renderer": "arnold-7"}``)."""
+    """Custom attributes a job may require (``{"renderer": "arnold-7"}``); several values of
+    one attribute comma-separated (``{"pool": "gpu,lighting"}``: the node is in both pools)."""
 
 
 class RenderNode(FarmModel):

@@ -66,7 +66,10 @@ def host_misfit(job: object, caps: object) -> str | None:
     if needed:
         offered: dict[str, str] = getattr(caps, "attributes", None) or {}
         for name, values in needed.items():
-            if offered.get(name) not in values:
+            # a node may offer several values of one attribute, comma-separated (the pools it
+            # is in, its tags): any one of the values asked for will do
+            has = {part.strip() for part in offered.get(name, "").split(",") if part.strip()}
+            if not has.intersection(values):
                 return f"job needs {name} in {values}, node has {offered.get(name)!r}"
     return None
 
