@@ -103,7 +103,10 @@ class EditRouter:
         if job.status not in FINISHED_STATUSES:
             path.reindex(job)
             if name in _JOB_PLACEMENT_FIELDS and job.status in WAITING_STATUSES:
-                self.jobs.placement.check_feasibility(job, path.now())
+                if job.is_shot and self.jobs.shots is not None:
+                    self.jobs.shots.check_feasibility(job)
+                else:
+                    self.jobs.placement.check_feasibility(job, path.now())
         path.log(
             "log_event",
             "job_field_changed",

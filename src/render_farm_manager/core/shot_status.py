@@ -15,6 +15,7 @@ from render_farm_manager.core.models import (
 )
 from render_farm_manager.core.shots import ShotChanges
 from render_farm_manager.core.work import remaining_hours
+from render_farm_manager.jobs.commands import commands_left
 from render_farm_manager.jobs.frame_range import frames_label
 from render_farm_manager.node_specialization.fit import hardware_misfit
 
@@ -29,7 +30,7 @@ def task_fields(task: RenderTask) -> dict[str, Any]:
         "frames": frames_label(task.task_frames),
         "frames_done": len(set(task.frames_done)),
         "frames_left": frames_label(task.frames_left),
-        "command": list(task.command),
+        "commands": commands_left(task),
     }
 
 
@@ -101,7 +102,9 @@ def shot_fields(
         will_meet = shot.completed_at is not None and shot.completed_at <= shot.deadline
     else:
         will_meet = finish is not None and finish <= shot.deadline
+    blocked = shot.blocked_reason or _blocked(shot, shots)
     return {
+        "blocked_reason": blocked,
         "frames_total": shots.frames_total.get(shot.id, 0),
         "frames_done": shots.frames_done.get(shot.id, 0),
         "tasks_total": len(shots.tasks.get(shot.id, ())),
@@ -124,3 +127,14 @@ def task_row(task: RenderTask) -> dict[str, Any]:
         "frames_done": len(task.frames_done),
         "error_count": task.error_count,
     }
+
+
+def _blocked(shot: RenderJob, shots: ShotChanges) -> str | None:
+    """Why a waiting shot cannot start: its first task held up by a job outside the shot."""
+    if shot.status not in (S.PENDING, S.QUEUED) or not shot.dependencies:
+        return None
+    outside = set(shot.dependencies)
+    for task in shots.unfinished_tasks(shot):
+        if task.blocked_reason and any(d in outside for d in task.dependencies):
+            return task.blocked_reason
+    return None

@@ -11,6 +11,7 @@ retry, reprioritise) applies to its unfinished tasks, in the same change.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from render_farm_manager.core.change_path import ChangePath
@@ -30,6 +31,7 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderTask,
 )
+from render_farm_manager.core.work import remaining_hours
 from render_farm_manager.jobs.expansion import PlannedTask, plan_tasks
 from render_farm_manager.jobs.frame_range import format_frames, frames_label
 
@@ -43,6 +45,16 @@ TASK_FIELDS = frozenset(
     | {"supports_progressive_output", "output_path", "client_id", "machine_limit"}
 )
 """Shot fields every unfinished task carries: an edit of the shot reaches its tasks."""
+STEP_FIELDS = frozenset(
+    {"job_type", "requires_gpu", "cpu_requirements", "memory_requirements_gb", "gpu_count"}
+    | {"gpu_memory_gb", "limits", "os", "required_attributes"}
+)
+"""Shot fields a step may override: an edit reaches the tasks of steps that do not."""
+SHAPE_FIELDS = frozenset(
+    {"frames", "steps", "chunk_size", "target_task_seconds", "preview_first", "preview_every"}
+    | {"command"}
+)
+"""Fields that decided how the shot was split: they cannot change once it is."""
 
 
 _NO_DEFAULTS_NEEDED: dict[str, Any] = {
@@ -64,19 +76,6 @@ def derived_status(counts: dict[S, int], started: bool) -> S:
     if counts.get(S.PAUSED, 0) == unfinished:
         return S.PAUSED
     return S.QUEUED if started or counts.get(S.QUEUED, 0) else S.PENDING
-
-
-def substitute(command: list[str], frames: tuple[int, ...]) -> list[str]:
-    """The task's argv: ``{start}``, ``{end}`` and ``{frames}`` replaced."""
-    if not command or not frames:
-        return list(command)
-    values = {"start": str(min(frames)), "end": str(max(frames)), "frames": frames_label(frames)}
-    out = []
-    for part in command:
-        for name, value in values.items():
-            part = part.replace("{" + name + "}", value)
-        out.append(part)
-    return out
 
 
 class ShotChanges:
@@ -152,7 +151,11 @@ class ShotChanges:
                 path.write(task, "deadline_feasible", first.deadline_feasible)
                 path.write(task, "placement_warning", first.placement_warning)
             path.reindex(task)
-        path.write(shot, "deadline_feasible", all(t.deadline_feasible for t in checked.values()))
+        path.write(
+            shot,
+            "deadline_feasible",
+            all(t.deadline_feasible for t in checked.values()) and self.feasible(shot, tasks),
+        )
         warnings = [t.placement_warning for t in checked.values() if t.placement_warning]
         path.write(shot, "placement_warning", warnings[0] if warnings else None)
         path.log(
@@ -165,6 +168,33 @@ class ShotChanges:
             frames=self.frames_total[shot.id],
             steps=sorted({t.step for t in tasks}),
         )
+
+    def feasible(self, shot: RenderJob, tasks: list[RenderTask] | None = None) -> bool:
+        """Could an empty farm finish the shot's remaining tasks by its deadline, running as
+        many at once as it has fitting nodes (within the machine limit)? A longer-than-the-rest
+        task bounds it too."""
+        path = self.path
+        tasks = [t for t in (tasks or self.tasks_of(shot)) if t.status not in FINISHED_STATUSES]
+        if not tasks:
+            return True
+        speed = self.jobs.placement.best_speed(tasks[0])
+        if speed is None:
+            return False
+        from render_farm_manager.node_specialization.fit import hardware_misfit
+
+        fitting = sum(
+            1 for n in path.nodes.values() if hardware_misfit(tasks[0], n.capabilities) is None
+        )
+        parallel = max(1, min(len(tasks), shot.machine_limit or len(tasks), fitting))
+        hours = [remaining_hours(t) for t in tasks]
+        needed = max(sum(hours) / parallel, max(hours)) / speed
+        return path.now() + timedelta(hours=needed) <= shot.deadline
+
+    def check_feasibility(self, shot: RenderJob) -> None:
+        """Re-examine the shot's deadline after an edit (the same rule as at submission)."""
+        feasible = self.feasible(shot)
+        if feasible != shot.deadline_feasible:
+            self.path.write(shot, "deadline_feasible", feasible)
 
     def _task(
         self,
@@ -234,7 +264,7 @@ class ShotChanges:
                 ).items()
             },
             limits=dict(values.get("limits", shot.limits)),
-            command=substitute(step.command or shot.command, frames),
+            command=list(step.command or shot.command),
             shot_hours_per_node=min(per_node, 100_000.0),
             status=S.PENDING,
             submission_time=now,
@@ -364,10 +394,9 @@ class ShotChanges:
                 object_id=task.id,
             )
         shot = self.path.jobs[task.job_id]
-        added = self._add_frames(task, shot, frames)
+        added = self._add_frames(task, shot, list(dict.fromkeys(frames)))
         if len(set(task.frames_done)) == len(task.task_frames):
-            if task.status == S.RUNNING:
-                self.jobs.complete(task)
+            self.jobs.complete(task)  # waiting or paused too: nothing is left to render
             return added
         if added:
             self.jobs.set_progress(task, max(task.progress, task.kept_progress()))
@@ -464,12 +493,43 @@ class ShotChanges:
         )
 
     def copy_field(self, shot: RenderJob, name: str, value: Any) -> None:
-        """An edit of a field every task carries reaches the unfinished tasks."""
-        if name not in TASK_FIELDS:
+        """An edit of a field every task carries reaches the unfinished tasks (of the steps
+        that do not set it themselves); the fields that decided the split are refused."""
+        if name in SHAPE_FIELDS:
+            raise InvalidInputError(
+                f"job {shot.id!r} is already split into tasks: its {name} cannot change; "
+                "cancel it and submit it again",
+                field=name,
+                object_id=shot.id,
+            )
+        if name == "estimated_duration_hours":
+            self._rescale(shot, value)
             return
+        if name not in TASK_FIELDS and name not in STEP_FIELDS:
+            return
+        own = {s.name for s in shot.steps if name in STEP_FIELDS and getattr(s, name) is not None}
         for task in self.unfinished_tasks(shot):
-            self.path.write(task, name, value)
+            if task.step in own:
+                continue
+            copied = value.copy() if isinstance(value, list | dict) else value
+            self.path.write(task, name, copied)
+            if name == "gpu_count" and value:
+                self.path.write(task, "requires_gpu", True)
             self.path.reindex(task)
+
+    def _rescale(self, shot: RenderJob, hours: float) -> None:
+        """A new estimate for the shot: its unfinished tasks' estimates scale with it."""
+        tasks = self.tasks_of(shot)
+        total = sum(t.estimated_duration_hours for t in tasks)
+        if total <= 0:
+            return
+        factor = hours / total
+        for task in tasks:
+            if task.status not in FINISHED_STATUSES:
+                self.path.write(
+                    task, "estimated_duration_hours", task.estimated_duration_hours * factor
+                )
+                self.path.reindex(task)
 
     def refuse(self, shot: RenderJob, change: str) -> None:
         raise InvalidInputError(

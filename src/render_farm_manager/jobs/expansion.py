@@ -87,9 +87,11 @@ def preview_first_order(
 ) -> tuple[list[int], list[int]]:
     """(single-frame previews: first, last, middle), (then every Nth frame) — the rest follows.
     Each preview frame is a task of its own; the rest is chunked in contiguous pieces."""
-    if len(frames) <= 3:
-        return list(frames), []
+    if not frames:
+        return [], []
     singles = list(dict.fromkeys([frames[0], frames[-1], frames[len(frames) // 2]]))
+    if len(frames) <= 3:
+        return singles, []
     # about ten frames across the range, never so dense that the chunks between them shrink
     stride = every if every is not None else max(2, 2 * chunk_size, len(frames) // 10)
     taken = set(singles)
@@ -153,8 +155,8 @@ def plan_tasks(
                 frame_map[frame] = task_id
             depends: list[str] = []
             for name in step.depends_on:
-                if step.frame_by_frame and group:
-                    upstream = task_of_frame[name]
+                upstream = task_of_frame[name]
+                if step.frame_by_frame and group and upstream:
                     depends.extend(upstream[f] for f in group if f in upstream)
                 else:
                     depends.extend(tasks_of_step[name])

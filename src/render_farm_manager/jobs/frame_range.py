@@ -17,7 +17,7 @@ MAX_FRAME_NUMBER = 10**9
 
 
 def parse_frames(expression: str, field: str = "frames") -> list[int]:
-    """Every frame of ``expression`` in the order written, each once; raises
+    """Every frame of ``expression``, ascending, each once; raises
     :class:`InvalidInputError` naming the expression and what is wrong with it."""
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidInputError(
@@ -26,13 +26,22 @@ def parse_frames(expression: str, field: str = "frames") -> list[int]:
     text = expression.strip()
     try:
         ranges = IntRangeExpr.from_str(text)
+    except OverflowError as error:
+        raise InvalidInputError(
+            f"{field} {text!r} has more than {MAX_FRAMES} frames, the most a shot may have",
+            field=field,
+        ) from error
     except (ValueError, TypeError) as error:
         raise InvalidInputError(
             f"{field} {text!r} is not a frame range: {error}", field=field
         ) from error
-    if len(ranges) > MAX_FRAMES:
+    try:
+        count = len(ranges)
+    except OverflowError:
+        count = MAX_FRAMES + 1
+    if count > MAX_FRAMES:
         raise InvalidInputError(
-            f"{field} {text!r} has {len(ranges)} frames; a shot may have at most {MAX_FRAMES}",
+            f"{field} {text!r} has more than {MAX_FRAMES} frames, the most a shot may have",
             field=field,
         )
     frames = list(ranges)
