@@ -20,6 +20,7 @@ from render_farm_manager.core.models import (
     PerformanceMetrics,
     RenderJob,
     RenderJobStatus,
+    RenderTask,
     ResourceAllocation,
     ServiceTier,
 )
@@ -145,7 +146,11 @@ def _online_count(path: ChangePath) -> int:
 def client_status(
     path: ChangePath, client: AnyClient, allocation: ResourceAllocation | None
 ) -> dict[str, Any]:
-    jobs = [j for j in path.jobs.values() if j.client_id == client.id]
+    everything = [j for j in path.jobs.values() if j.client_id == client.id]
+    jobs = [j for j in everything if not isinstance(j, RenderTask)]  # a shot counts once
+    tasks = Counter(
+        RenderJobStatus(j.status).value for j in everything if isinstance(j, RenderTask)
+    )
     by_status = Counter(RenderJobStatus(j.status).value for j in jobs)
     online = _online_count(path)
     running = sum(1 for j in path.index.running_by_node.values() if j.client_id == client.id)
@@ -159,6 +164,7 @@ def client_status(
         "resource_allocation": allocation.model_dump() if allocation is not None else None,
         "total_jobs": len(jobs),
         "jobs_by_status": {s.value: by_status.get(s.value, 0) for s in RenderJobStatus},
+        "tasks_by_status": dict(tasks),
         "active_jobs": [
             {
                 "id": j.id,
@@ -197,14 +203,19 @@ def farm_status(
     path: ChangePath, *, energy: EnergyOptimizerInterface, metrics: PerformanceMetrics
 ) -> dict[str, Any]:
     node_counts = Counter(NodeStatus(n.status).value for n in path.nodes.values())
-    job_counts = Counter(RenderJobStatus(j.status).value for j in path.jobs.values())
-    by_client = Counter(j.client_id for j in path.jobs.values())
+    jobs = [j for j in path.jobs.values() if not isinstance(j, RenderTask)]  # shots once
+    job_counts = Counter(RenderJobStatus(j.status).value for j in jobs)
+    task_counts = Counter(
+        RenderJobStatus(j.status).value for j in path.jobs.values() if isinstance(j, RenderTask)
+    )
+    by_client = Counter(j.client_id for j in jobs)
     now = path.now()
     return {
         "total_nodes": len(path.nodes),
         "nodes_by_status": {s.value: node_counts.get(s.value, 0) for s in NodeStatus},
-        "total_jobs": len(path.jobs),
+        "total_jobs": len(jobs),
         "jobs_by_status": {s.value: job_counts.get(s.value, 0) for s in RenderJobStatus},
+        "tasks_by_status": dict(task_counts),
         "jobs_by_client": dict(by_client),
         "total_clients": len(path.clients),
         "current_energy_mode": energy.current_energy_mode.value,
