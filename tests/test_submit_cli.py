@@ -127,8 +127,14 @@ def test_relative_and_absolute_deadlines() -> None:
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("a.yaml", "openjd"), ("a.YML", "openjd"), ("a.json", "openjd"), ("a.xml", "opencue")]
-    + [("a_job_info.job", "deadline"), ("a.txt", "deadline")],
+    [
+        ("a.yaml", "openjd"),
+        ("a.YML", "openjd"),
+        ("a.json", "openjd"),
+        ("a.xml", "opencue"),
+        ("a_job_info.job", "deadline"),
+        ("a.txt", "deadline"),
+    ],
 )
 def test_the_format_is_told_by_the_file(tmp_path: Path, name: str, kind: str) -> None:
     assert job_file_format(tmp_path / name) == kind
