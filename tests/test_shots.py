@@ -142,10 +142,10 @@ def test_shot_is_split_into_tasks_in_frame_order():
     manager, _ = make_farm(nodes=4)
     shot = submitted(manager)
     tasks = manager.tasks_of("shot")
-    assert shot.is_shot and shot.status is S.PENDING
+    assert shot.is_shot and shot.status is S.QUEUED  # ready tasks are queued at once
     assert [t.task_frames for t in tasks] == [list(range(i, i + 4)) for i in range(1, 25, 4)]
     assert all(isinstance(t, RenderTask) and t.job_id == "shot" for t in tasks)
-    assert all(t.id in manager.jobs and t.status is S.PENDING for t in tasks)
+    assert all(t.id in manager.jobs and t.status is S.QUEUED for t in tasks)
     assert {t.client_id for t in tasks} == {"c1"} and {t.deadline for t in tasks} == {shot.deadline}
 
 
@@ -272,7 +272,7 @@ def test_completing_the_shot_itself_is_refused():
     before = snapshot(manager)
     with pytest.raises(InvalidInputError, match="split into tasks"):
         manager.complete_job("shot")
-    assert snapshot(manager) == before and shot.status is S.PENDING
+    assert snapshot(manager) == before and shot.status is S.QUEUED
 
 
 def test_dependent_job_starts_only_after_the_shot_completes():
@@ -933,7 +933,7 @@ def test_managers_do_not_share_shots():
     submitted(first, frames="1-4")
     submitted(second, frames="1-4")
     first.run_scheduling_cycle()
-    assert second.tasks_of("shot")[0].status is S.PENDING
+    assert second.tasks_of("shot")[0].status is S.QUEUED
 
 
 # -- more operations and refusals -----------------------------------------------------------------

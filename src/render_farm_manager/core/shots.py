@@ -115,7 +115,6 @@ class ShotChanges(ShotOperations):
         tasks = [self._task(prototype, shot, p, now, per_node) for p in planned]
         tx = path.tx
         tx.set_item(self.tasks, shot.id, [t.id for t in tasks])
-        tx.set_item(self.counts, shot.id, {S.PENDING: len(tasks)})
         tx.set_item(self.frames_done, shot.id, 0)
         tx.set_item(self.frames_total, shot.id, sum(len(t.task_frames) for t in tasks))
         checked: dict[str, RenderTask] = {}
@@ -124,6 +123,14 @@ class ShotChanges(ShotOperations):
             tx.set_item(path.jobs, task.id, task)
             if task.dependencies:
                 path.index.inheritance.link(task)
+        # A task nothing holds up is queued at once (no pending -> queued move per task at the
+        # next cycle: a 100,000-task queue costs the first cycle nothing extra).
+        unmet = path.index.unmet_dependencies
+        for task in tasks:
+            if not task.dependencies or not unmet(task):
+                task.__dict__["status"] = S.QUEUED  # a new object: nothing to undo
+        queued = sum(1 for t in tasks if t.status == S.QUEUED)
+        tx.set_item(self.counts, shot.id, {S.PENDING: len(tasks) - queued, S.QUEUED: queued})
         for task in tasks:
             first = checked.get(task.step)
             if first is None:
@@ -140,6 +147,7 @@ class ShotChanges(ShotOperations):
         )
         warnings = [t.placement_warning for t in checked.values() if t.placement_warning]
         path.write(shot, "placement_warning", warnings[0] if warnings else None)
+        self._settle(shot, [])
         path.log(
             "log_event",
             "job_split_into_tasks",
@@ -263,20 +271,25 @@ class ShotChanges(ShotOperations):
         """Called by the change path after tasks changed status: keep their shots in step."""
         tx = self.path.tx
         touched: dict[str, RenderJob] = {}
+        deltas: dict[tuple[str, S], int] = {}
         for job, before in zip(moved, old, strict=True):
             if not isinstance(job, RenderTask):
                 continue
-            counts = self.counts.get(job.job_id)
-            shot = self.path.jobs.get(job.job_id)
-            if counts is None or shot is None:
+            shot_id = job.job_id
+            if shot_id not in self.counts or shot_id not in self.path.jobs:
                 continue
-            tx.set_item(counts, before, counts.get(before, 0) - 1)
-            tx.set_item(counts, new, counts.get(new, 0) + 1)
+            deltas[shot_id, before] = deltas.get((shot_id, before), 0) - 1
+            deltas[shot_id, new] = deltas.get((shot_id, new), 0) + 1
+            shot = self.path.jobs[shot_id]
             if new == S.COMPLETED:
                 if len(set(job.frames_done)) != len(job.task_frames):
                     self._add_frames(job, shot, job.task_frames)
                 self._observe(job)
-            touched[shot.id] = shot
+            touched[shot_id] = shot
+        for (shot_id, status), delta in deltas.items():  # one recorded write per count
+            if delta:
+                counts = self.counts[shot_id]
+                tx.set_item(counts, status, counts.get(status, 0) + delta)
         for shot in touched.values():
             self._settle(shot, moved)
 

@@ -33,9 +33,12 @@ class LimitBook:
         """Why ``work`` may not start now, or None. A limit nobody defined does not hold work
         back (the farm has not said how many there are)."""
         machine_limit: int | None = getattr(work, "machine_limit", None)
-        shot = _shot_of(work)
-        if machine_limit is not None and self.nodes_of[shot] >= machine_limit:
-            return f"job {shot} already runs on {machine_limit} nodes, its machine limit"
+        if machine_limit is not None:
+            shot = _shot_of(work)
+            if self.nodes_of[shot] >= machine_limit:
+                return f"job {shot} already runs on {machine_limit} nodes, its machine limit"
+        if not self.capacity:
+            return None
         for name, amount in _limits_of(work).items():
             capacity = self.capacity.get(name)
             if capacity is not None and self.in_use[name] + amount > capacity:
