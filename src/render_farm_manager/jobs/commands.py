@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from render_farm_manager.core.models import RenderTask
+from render_farm_manager.jobs.expansion import contiguous_pieces
 from render_farm_manager.jobs.frame_range import frames_label
 
 
@@ -28,10 +29,5 @@ def commands_left(task: RenderTask) -> list[list[str]]:
     if not task.task_frames:
         return [list(task.command)] if task.command else []
     position = {frame: index for index, frame in enumerate(task.task_frames)}
-    runs: list[list[int]] = []
-    for frame in left:
-        if runs and position[frame] == position[runs[-1][-1]] + 1:
-            runs[-1].append(frame)
-        else:
-            runs.append([frame])
+    runs = contiguous_pieces(left, position)
     return [substitute(task.command, run) for run in runs] if task.command else []

@@ -192,7 +192,7 @@ def _groups(
     rest = [frame for frame in frames if frame not in early]
     groups = [[frame] for frame in singles]
     groups += [[frame] for frame in coarse]
-    for run in _runs(rest, position):
+    for run in contiguous_pieces(rest, position):
         groups += _chunks(run, size)
     return groups
 
@@ -201,7 +201,7 @@ def _chunks(frames: list[int], size: int) -> list[list[int]]:
     return [frames[i : i + size] for i in range(0, len(frames), size)]
 
 
-def _runs(frames: list[int], position: dict[int, int]) -> list[list[int]]:
+def contiguous_pieces(frames: list[int], position: dict[int, int]) -> list[list[int]]:
     """Split ``frames`` where they skip frames of the step, so that every chunk is a contiguous
     piece of the step's range (a renderer's ``start``-``end`` arguments render just it)."""
     runs: list[list[int]] = []

@@ -66,17 +66,6 @@ def format_frames(frames: Iterable[int]) -> str:
     return str(IntRangeExpr.from_list(ordered))
 
 
-def contiguous_runs(frames: Sequence[int]) -> list[list[int]]:
-    """Split sorted ``frames`` into runs of consecutive numbers."""
-    runs: list[list[int]] = []
-    for frame in frames:
-        if runs and frame == runs[-1][-1] + 1:
-            runs[-1].append(frame)
-        else:
-            runs.append([frame])
-    return runs
-
-
 def frames_label(frames: Sequence[int]) -> str:
     """A short label for a task's frames: ``1001``, ``1001-1005``, else the range expression."""
     if not frames:
