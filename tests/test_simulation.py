@@ -70,6 +70,7 @@ def test_every_job_is_accounted_for(small_comparison):
         assert 0 <= result.on_time_rate <= 1 and 0 < result.render_efficiency <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_ours_beats_round_robin_and_fifo_under_crunch(seed):
     workload = generate_workload("crunch", nodes=15, days=1.5, seed=seed)
@@ -298,6 +299,7 @@ def test_baselines_ignore_guarantees_while_ours_honours_them():
         assert running_b == expected_b
 
 
+@pytest.mark.slow
 def test_cp_sat_reference_bounds_every_policy():
     from render_farm_manager.simulation.optimal import reference_workload, solve_optimal
 
@@ -316,6 +318,7 @@ def test_cp_sat_reference_bounds_every_policy():
         solve_optimal(generate_workload("crunch", nodes=40, days=3, seed=1))
 
 
+@pytest.mark.slow
 def test_command_line_optimal_reference(tmp_path):
     result = CliRunner().invoke(
         app,

@@ -40,7 +40,7 @@ def shot_eta(
     forecast: Mapping[str, datetime],
     now: datetime,
     best_speed: BestSpeed,
-    online_nodes: int,
+    online_nodes: Callable[[], int],
 ) -> datetime | None:
     """When the shot's last task should finish: from the scheduler's forecast of its queued and
     running tasks where it has them all; otherwise from the observed time per estimated hour of
@@ -74,7 +74,7 @@ def shot_eta(
         hours_per_estimated_hour = 1.0 / speed
     running = counts.get(S.RUNNING, 0)
     limit = shot.machine_limit or len(unfinished)
-    parallel = running or min(len(unfinished), limit, online_nodes)
+    parallel = running or min(len(unfinished), limit, online_nodes())
     if parallel <= 0:
         return None
     work = sum(remaining_hours(t) for t in unfinished) * hours_per_estimated_hour
@@ -91,11 +91,14 @@ def shot_fields(
 ) -> dict[str, Any]:
     """Frames and tasks of a shot, its running tasks (node, progress) and its expected finish.
     The full task list is :meth:`RenderFarmManager.get_task_statuses` (paged)."""
-    online = sum(
-        1
-        for n in nodes.values()
-        if n.status == NodeStatus.ONLINE and hardware_misfit(shot, n.capabilities) is None
-    )
+
+    def online() -> int:  # only when the forecast does not cover every task
+        return sum(
+            1
+            for n in nodes.values()
+            if n.status == NodeStatus.ONLINE and hardware_misfit(shot, n.capabilities) is None
+        )
+
     finish = shot_eta(shot, shots, forecast, now, best_speed, online)
     counts = shots.counts.get(shot.id, {})
     if shot.status == S.COMPLETED:

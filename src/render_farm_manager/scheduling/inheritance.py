@@ -20,8 +20,9 @@ from render_farm_manager.scheduling.priority import own_latest_start, own_rank
 
 class InheritanceIndex:
     def __init__(self) -> None:
-        self.dependents: dict[str, set[str]] = {}
-        """Parent id → ids of the jobs that declared it as a dependency."""
+        self.dependents: dict[str, dict[str, None]] = {}
+        """Parent id → ids of the jobs that declared it as a dependency, in the order they did
+        (an ordered set: released children enter the queue in that order, run after run)."""
         self.inherited: dict[str, tuple[int, float]] = {}
         self._parents: dict[str, tuple[str, ...]] = {}
         self._dirty: set[str] = set()
@@ -34,7 +35,7 @@ class InheritanceIndex:
         parents = tuple(dict.fromkeys(child.dependencies))
         self._parents[child.id] = parents
         for parent_id in parents:
-            self.dependents.setdefault(parent_id, set()).add(child.id)
+            self.dependents.setdefault(parent_id, {})[child.id] = None
         self._dirty.add(child.id)
 
     def unlink(self, child_id: str) -> None:
@@ -42,7 +43,7 @@ class InheritanceIndex:
         for parent_id in parents:
             children = self.dependents.get(parent_id)
             if children is not None:
-                children.discard(child_id)
+                children.pop(child_id, None)
                 if not children:
                     del self.dependents[parent_id]
             self._dirty.add(parent_id)

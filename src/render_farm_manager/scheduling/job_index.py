@@ -101,7 +101,7 @@ class JobIndex:
     def settle_dependents(self, parent: UnitOfWork) -> None:
         """Re-examine every job (transitively) waiting on ``parent`` after its status changed:
         children become ready, or blocked, or unblocked."""
-        stack = list(self.inheritance.dependents.get(parent.id, ()))
+        stack = list(reversed(self.inheritance.dependents.get(parent.id, {})))
         seen: set[str] = set()
         while stack:
             child_id = stack.pop()
@@ -114,7 +114,7 @@ class JobIndex:
             before = child.blocked_reason
             self.place(child)
             if child.blocked_reason != before:
-                stack.extend(self.inheritance.dependents.get(child_id, ()))
+                stack.extend(reversed(self.inheritance.dependents.get(child_id, {})))
 
     def flush(self) -> None:
         """Bring inherited priorities and deadlines up to date, and the queue's order with them."""

@@ -12,6 +12,10 @@ accounts for it exactly as it does ours. None of them preempts, defers for energ
 * ``opencue``      subscription tier, then priority, then submission; a client's running share
                    is capped at its burst (``max_resources``); first fit (OpenCue's dispatcher)
 * ``edf``          earliest deadline first, placed by the node matcher with learning switched off
+
+Shots reach them as the manager's tasks, as frames reach the dispatchers of OpenCue and Deadline:
+tasks of one shot share its submission time, priority and deadline, and among themselves keep
+the shot's task order (preview frames first), as a dispatcher takes a job's frames in order.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from render_farm_manager.core.models import (
     JobPriority,
     NodeStatus,
     RenderNode,
+    RenderTask,
     ServiceTier,
 )
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.fit import fits
 from render_farm_manager.scheduling.cycle_plan import CyclePlan
 from render_farm_manager.scheduling.deadline_scheduler import DeadlineScheduler
+from render_farm_manager.scheduling.feasibility import job_shape
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
 
 _TIER_RANK = {ServiceTier.PREMIUM: 0, ServiceTier.STANDARD: 1, ServiceTier.BASIC: 2}
@@ -56,6 +62,15 @@ def _submitted(job: Any) -> datetime:
     return job.submission_time or datetime.min
 
 
+def _in_order(job: Any) -> tuple[str, int, str]:
+    """Ties after the policy's own key: a task by its shot, then its place in the shot's task
+    order (its id ends in that number: ``shot/render/12``); a job by its id."""
+    if isinstance(job, RenderTask):
+        number = job.id.rsplit("/", 1)[-1]
+        return (job.job_id, int(number) if number.isdigit() else 0, job.id)
+    return (job.id, 0, job.id)
+
+
 class OrderedFirstFit(DeadlineScheduler):
     """Sort waiting work by :meth:`order_key`; give each job a node chosen by :meth:`pick`."""
 
@@ -63,9 +78,18 @@ class OrderedFirstFit(DeadlineScheduler):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(enable_preemption=False, **kwargs)
+        self._order: dict[str, tuple[str, int, str]] = {}
+
+    def in_order(self, job: Any) -> tuple[str, int, str]:
+        """:func:`_in_order`, remembered (the queue is sorted every cycle; like the manager's
+        job table, this keeps an entry per job ever queued)."""
+        key = self._order.get(job.id)
+        if key is None:
+            key = self._order[job.id] = _in_order(job)
+        return key
 
     def order_key(self, job: Any) -> tuple[Any, ...]:
-        return (_submitted(job), job.id)
+        return (_submitted(job), self.in_order(job))
 
     def pick(self, job: UnitOfWork, free: list[RenderNode]) -> RenderNode | None:
         for node in free:
@@ -96,13 +120,20 @@ class OrderedFirstFit(DeadlineScheduler):
         for job in running_by_node.values():
             running[job.client_id] = running.get(job.client_id, 0) + 1
         waiting = sorted((jobs[job_id] for job_id in queue.ids()), key=self.order_key)
+        unplaceable: set[tuple[Any, ...]] = set()
+        """Shapes (hardware needs, blocklist) no free node fits: free nodes only get fewer."""
         for job in waiting:
             if not free:
                 break
             if not self.allowed(job, running, online):
                 continue
+            shape = (job_shape(job), tuple(job.excluded_node_ids))
+            if shape in unplaceable:
+                continue
             node = self.pick(job, free)
             if node is None:
+                if not any(fits(job, n) for n in free):
+                    unplaceable.add(shape)
                 continue
             free.remove(node)
             plan.assignments[job.id] = node.id
@@ -154,7 +185,7 @@ class Deadline10Scheduler(OrderedFirstFit):
     name = "deadline10"
 
     def order_key(self, job: Any) -> tuple[Any, ...]:
-        return (-PRIORITY_RANK[JobPriority(job.priority)], _submitted(job), job.id)
+        return (-PRIORITY_RANK[JobPriority(job.priority)], _submitted(job), self.in_order(job))
 
     def pick(self, job: UnitOfWork, free: list[RenderNode]) -> RenderNode | None:
         preferred: Callable[[RenderNode], bool] = _POOLS.get(job.job_type, lambda n: True)
@@ -180,7 +211,8 @@ class OpenCueScheduler(OrderedFirstFit):
 
     def order_key(self, job: Any) -> tuple[Any, ...]:
         tier = _TIER_RANK.get(self.tiers.get(job.client_id, ServiceTier.STANDARD), 1)
-        return (tier, -PRIORITY_RANK[JobPriority(job.priority)], _submitted(job), job.id)
+        rank = -PRIORITY_RANK[JobPriority(job.priority)]
+        return (tier, rank, _submitted(job), self.in_order(job))
 
     def allowed(self, job: UnitOfWork, running: dict[str, int], online: int) -> bool:
         burst = math.ceil(self.bursts.get(job.client_id, 100.0) * online / 100.0)
@@ -191,7 +223,7 @@ class EdfScheduler(OrderedFirstFit):
     name = "edf"
 
     def order_key(self, job: Any) -> tuple[Any, ...]:
-        return (job.deadline, job.id)
+        return (job.deadline, self.in_order(job))
 
     def pick(self, job: UnitOfWork, free: list[RenderNode]) -> RenderNode | None:
         node_id = self.node_specializer.match_job_to_node(job, free)

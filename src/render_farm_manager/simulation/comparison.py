@@ -149,6 +149,8 @@ class Comparison:
                 "days": workload.days,
                 "nodes": sum(c.count for c in workload.node_classes),
                 "jobs": len(workload.jobs),
+                "shots": sum(1 for j in workload.jobs if j.is_shot),
+                "frames": sum(j.frames for j in workload.jobs),
                 "reference_work_hours": round(
                     sum(j.estimated_duration_hours for j in workload.jobs), 2
                 ),

@@ -5,26 +5,38 @@ preview due times, completions, node failures and repairs, maintenance windows, 
 and retiring, and nodes waking from sleep. Between events the simulator integrates what it
 measures (energy at the true power draw, utilization, guarantee shortfall). The manager sees only
 what a live manager would: submissions, progress, completions and failures.
+
+Shots are submitted whole; the manager splits them into tasks, and from then on the simulator
+renders tasks: a task's truth is its shot's (noise) applied to the task's share of the estimate,
+at its node's speed on the task's type. A task renders its frames in order; the frames done
+are reported (``report_frames_done``) with its progress, and when the task is taken off its node
+(preempted, its node failed) the frames it finished by then are reported too: they are on disk.
+So a requeued task starts again from its first frame not on disk, and only the frame in
+progress is lost (nothing more than since its last report, for a task that checkpoints).
+Per-job measures (first start, first preview, node-hours used, deferrals, on time, turnaround)
+are those of the shot; a shot's first preview is its first rendered frame (or an
+earlier progressive preview).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from render_farm_manager.core.clock import ManualClock
 from render_farm_manager.core.models import (
-    JobPriority,
     NodeCapabilities,
     NodeStatus,
     RenderJob,
     RenderJobStatus,
     RenderNode,
+    RenderTask,
 )
 from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.simulation.metrics import Integrals, PolicyResult, percentile
@@ -32,7 +44,9 @@ from render_farm_manager.simulation.policies import Policy
 from render_farm_manager.simulation.workload import JobSpec, NodeClassSpec, Workload, WorkloadError
 
 S = RenderJobStatus
+FINISHED = (S.COMPLETED, S.FAILED, S.CANCELLED)
 ProgressCallback = Callable[[float], None]
+_EPS = 1e-6
 
 
 @dataclass
@@ -45,6 +59,13 @@ class Attempt:
     start_progress: float
     full_hours: float
     """True hours the whole job would take on this node (preview overhead included)."""
+    frames: tuple[int, ...] = ()
+    """A task's frames, in the order it renders them (empty for a job or a frameless task)."""
+    reported: int = 0
+    """How many of ``frames`` the manager has been told are done."""
+    owner: str = ""
+    """Id of the job (spec) the work belongs to: the shot of a task."""
+    step: str = ""
 
     def progress_at(self, now: float) -> float:
         remaining = self.full_hours * (1 - self.start_progress / 100.0)
@@ -52,6 +73,32 @@ class Attempt:
             return 100.0
         done = (now - self.start) / remaining
         return min(99.99, self.start_progress + (100.0 - self.start_progress) * done)
+
+    def time_at(self, progress: float) -> float:
+        """When this attempt reaches ``progress`` (inverse of :meth:`progress_at`)."""
+        left = 100.0 - self.start_progress
+        if left <= 0:
+            return self.start
+        remaining = self.full_hours * left / 100.0
+        return self.start + remaining * (progress - self.start_progress) / left
+
+    def frames_at(self, progress: float) -> int:
+        """How many of the task's frames are rendered at ``progress`` (0-100)."""
+        return min(len(self.frames), math.floor(progress * len(self.frames) / 100.0 + _EPS))
+
+
+@dataclass
+class FrameCounts:
+    """Ground truth of a task's frames, for checking that none is rendered twice."""
+
+    frames: int
+    rendered: int = 0
+    """Frames whose render finished, over every attempt (a frame lost mid-render not counted)."""
+    attempts: int = 0
+    interrupted_with_frames_done: int = 0
+    """Attempts taken off their node after some of their frames were done."""
+    starts: list[float] = field(default_factory=list)
+    """Progress each attempt started from."""
 
 
 class Simulation:
@@ -75,6 +122,13 @@ class Simulation:
         self.clock = ManualClock(workload.start)
         self.manager = policy.build_manager(workload, self.clock, workload.seed)
         self.specs = {job.id: job for job in workload.jobs}
+        self.owner: dict[str, str] = {}
+        """Task id → id of its shot (the spec id); jobs map to themselves implicitly."""
+        self.frame_counts: dict[str, FrameCounts] = {}
+        """Task id → truth about its frames (tasks with frames only)."""
+        self._arrived = 0
+        self._interrupting = False
+        """Did something happen that may have taken running work off its node?"""
         self.node_class: dict[str, NodeClassSpec] = {}
         self.attempts: dict[str, Attempt] = {}
         self.sleeping: set[str] = set()
@@ -185,6 +239,8 @@ class Simulation:
                 self._cycle()
                 if periodic and self.policy.energy:
                     self._manage_power()
+            if self._interrupting:
+                self._salvage_frames()
             self._sync()
             if periodic:
                 self._sample_clients()
@@ -196,19 +252,25 @@ class Simulation:
         return self._result()
 
     def _all_done(self) -> bool:
-        jobs = self.manager.jobs
-        if len(jobs) < len(self.specs):
+        """Every submitted job (shot or single task) finished. Tasks are jobs of the manager
+        too, so the count is of the workload's jobs, not of the manager's."""
+        if self.attempts or self._arrived < len(self.specs):
             return False
-        return all(job.status in (S.COMPLETED, S.FAILED, S.CANCELLED) for job in jobs.values())
+        jobs = self.manager.jobs
+        return all(jobs[job_id].status in FINISHED for job_id in self.specs)
+
+    def _owner(self, job_id: str) -> str:
+        return self.owner.get(job_id, job_id)
 
     def _cycle(self) -> None:
+        self._interrupting = True  # a cycle may preempt
         started = time.process_time()
         self.manager.run_scheduling_cycle()
         self._cpu += time.process_time() - started
         self._cycles += 1
         plan = self.manager.last_cycle_plan
         if plan is not None and plan.deferred:
-            self._deferred.update(plan.deferred)
+            self._deferred.update(self._owner(job_id) for job_id in plan.deferred)
 
     def _handle(self, kind: str, data: tuple[object, ...]) -> bool:
         """Apply one event; True when it may let waiting work start."""
@@ -217,12 +279,17 @@ class Simulation:
             spec = self.specs[str(data[0])]
             job = self._render_job(spec)
             if spec.emergency:
+                self._interrupting = True  # an emergency takes a node at once
                 started = time.process_time()
                 manager.submit_emergency_job(job)
                 self._cpu += time.process_time() - started
                 self._cycles += 1
             else:
                 manager.submit_job(job)
+            self._arrived += 1
+            if spec.is_shot:
+                for task in manager.tasks_of(spec.id):
+                    self.owner[task.id] = spec.id
             return True
         if kind == "finish":
             return self._finish(str(data[0]), int(str(data[1])))
@@ -230,7 +297,7 @@ class Simulation:
             self._report(str(data[0]), int(str(data[1])))
             if kind == "preview":
                 for job_id in manager.process_due_previews():
-                    self._first_preview.setdefault(job_id, self.now)
+                    self._first_preview.setdefault(self._owner(job_id), self.now)
             return False
         node_id = str(data[0])
         if kind == "add_node":
@@ -243,6 +310,7 @@ class Simulation:
             if node.status == NodeStatus.ONLINE or node_id in self.sleeping:
                 self.sleeping.discard(node_id)
                 self.waking.discard(node_id)
+                self._interrupting = True
                 manager.handle_node_failure(node_id, "simulated hardware failure")
             return False
         if kind == "repair":
@@ -281,14 +349,59 @@ class Simulation:
         if job.status != S.RUNNING or job.assigned_node_id != attempt.node_id:
             return False
         del self.attempts[job_id]
-        self._used_hours[job_id] = self._used_hours.get(job_id, 0.0) + self.now - attempt.start
+        owner = attempt.owner
+        self._used_hours[owner] = self._used_hours.get(owner, 0.0) + self.now - attempt.start
+        if attempt.frames:
+            self._count_frames(job_id, attempt, len(attempt.frames))
+            self._saw_frames(attempt, attempt.frames_at(attempt.start_progress))
         self.manager.complete_job(job_id)
         return True
 
     def _report(self, job_id: str, token: int) -> None:
         attempt = self.attempts.get(job_id)
         if attempt is not None and attempt.token == token:
-            self.manager.update_job_progress(job_id, attempt.progress_at(self.now))
+            progress = attempt.progress_at(self.now)
+            if attempt.frames:
+                self._report_frames(job_id, attempt, attempt.frames_at(progress))
+            self.manager.update_job_progress(job_id, progress)
+
+    # -- frames of tasks -----------------------------------------------------------------------
+
+    def _salvage_frames(self) -> None:
+        """Frames a task rendered before it was taken off its node (preempted, its node failed)
+        are on disk: the worker's report of them reaches the manager, which never renders them
+        again (only the frame in progress is lost)."""
+        self._interrupting = False
+        jobs = self.manager.jobs
+        for job_id, attempt in self.attempts.items():
+            if not attempt.frames:
+                continue
+            job = jobs[job_id]
+            if job.status in FINISHED or (
+                job.status == S.RUNNING and job.assigned_node_id == attempt.node_id
+            ):
+                continue
+            done = attempt.frames_at(attempt.progress_at(self.now))
+            self._report_frames(job_id, attempt, done)
+
+    def _report_frames(self, job_id: str, attempt: Attempt, done: int) -> None:
+        if done <= attempt.reported:
+            return
+        self._saw_frames(attempt, attempt.reported)
+        self.manager.report_frames_done(job_id, list(attempt.frames[attempt.reported : done]))
+        attempt.reported = done
+
+    def _saw_frames(self, attempt: Attempt, first_index: int) -> None:
+        """A frame of a shot's render or composite is on disk: the shot's first preview."""
+        if attempt.step == "sim" or attempt.owner in self._first_preview:
+            return
+        count = len(attempt.frames)
+        at = attempt.time_at(100.0 * (first_index + 1) / count)
+        self._first_preview[attempt.owner] = min(self.now, max(attempt.start, at))
+
+    def _count_frames(self, job_id: str, attempt: Attempt, done: int) -> None:
+        counts = self.frame_counts[job_id]
+        counts.rendered += max(0, done - attempt.frames_at(attempt.start_progress))
 
     # -- objects the manager sees ----------------------------------------------------------------
 
@@ -314,26 +427,7 @@ class Simulation:
         )
 
     def _render_job(self, spec: JobSpec) -> RenderJob:
-        submitted = self._at(spec.submit_at_hours)
-        return RenderJob(
-            id=spec.id,
-            name=spec.id,
-            client_id=spec.client_id,
-            job_type=spec.job_type,
-            priority=JobPriority(spec.priority),
-            submission_time=submitted,
-            deadline=submitted + timedelta(hours=spec.deadline_after_hours),
-            estimated_duration_hours=spec.estimated_duration_hours,
-            requires_gpu=spec.requires_gpu,
-            memory_requirements_gb=spec.memory_requirements_gb,
-            cpu_requirements=spec.cpu_requirements,
-            dependencies=list(spec.dependencies),
-            supports_checkpoint=spec.supports_checkpoint,
-            supports_progressive_output=spec.supports_progressive_output,
-            energy_intensive=spec.energy_intensive,
-            can_be_preempted=spec.can_be_preempted,
-            output_path=f"/renders/{spec.client_id}/{spec.id}",
-        )
+        return spec.render_job(self.workload.start)
 
     # -- following the manager -----------------------------------------------------------------
 
@@ -371,17 +465,29 @@ class Simulation:
 
     def _start_attempt(self, job_id: str, node_id: str) -> None:
         job = self.manager.jobs[job_id]
-        spec = self.specs[job_id]
-        speed = self.node_class[node_id].speed(spec.job_type)
+        owner = self._owner(job_id)
+        spec = self.specs[owner]
+        task = job if isinstance(job, RenderTask) else None
+        # A task's type may be its step's (a simulation, a composite); a job's is its spec's.
+        speed = self.node_class[node_id].speed(job.job_type if task else spec.job_type)
         overhead = 0.0
         if self.policy.previews and spec.supports_progressive_output:
             overhead = self.manager.progressive_renderer.estimate_overhead(job)
             self._overhead_pct.append(overhead)
-        full = spec.estimated_duration_hours * spec.noise / speed * (1 + overhead / 100.0)
+        estimate = task.estimated_duration_hours if task else spec.estimated_duration_hours
+        full = estimate * spec.noise / speed * (1 + overhead / 100.0)
         token = next(self._tokens)
-        attempt = Attempt(node_id, token, self.now, job.progress, full)
+        attempt = Attempt(node_id, token, self.now, job.progress, full, owner=owner)
+        if task is not None:
+            attempt.step = task.step
+            attempt.frames = tuple(task.task_frames)
+            if attempt.frames:
+                attempt.reported = attempt.frames_at(job.progress)
+                counts = self.frame_counts.setdefault(job_id, FrameCounts(len(attempt.frames)))
+                counts.attempts += 1
+                counts.starts.append(job.progress)
         self.attempts[job_id] = attempt
-        self._first_start.setdefault(job_id, self.now)
+        self._first_start.setdefault(owner, self.now)
         finish = self.now + full * (1 - job.progress / 100.0)
         self._push(finish, "finish", job_id, token)
         report = self.now + self.progress_hours
@@ -397,8 +503,14 @@ class Simulation:
     def _end_attempt(self, job_id: str, attempt: Attempt) -> None:
         del self.attempts[job_id]
         used = self.now - attempt.start
-        self._used_hours[job_id] = self._used_hours.get(job_id, 0.0) + used
+        owner = attempt.owner
+        self._used_hours[owner] = self._used_hours.get(owner, 0.0) + used
         job = self.manager.jobs[job_id]
+        if attempt.frames:
+            done = attempt.frames_at(attempt.progress_at(self.now))
+            self._count_frames(job_id, attempt, done)
+            if done > attempt.frames_at(attempt.start_progress):
+                self.frame_counts[job_id].interrupted_with_frames_done += 1
         kept = max(0.0, job.progress - attempt.start_progress) / 100.0 * attempt.full_hours
         lost = max(0.0, used - kept)
         node = self.manager.nodes.get(attempt.node_id)
@@ -493,10 +605,8 @@ class Simulation:
         for spec in self.workload.jobs:
             job = manager.jobs.get(spec.id)
             deadline_h = spec.submit_at_hours + spec.deadline_after_hours
-            best_speed = self._best_speed(spec)
-            feasible = best_speed is not None and (
-                spec.estimated_duration_hours * spec.noise / best_speed <= spec.deadline_after_hours
-            )
+            best = self._best_hours(spec, job)
+            feasible = best is not None and best[0] <= spec.deadline_after_hours
             result.feasible_total += int(feasible)
             if job is None or job.status in (S.PENDING, S.QUEUED, S.RUNNING, S.PAUSED):
                 result.unfinished += 1
@@ -519,8 +629,8 @@ class Simulation:
                 result.completed_late += 1
                 if spec.id in self._deferred:
                     result.deferred_then_late += 1
-            if best_speed is not None:
-                efficiency_best += spec.estimated_duration_hours * spec.noise / best_speed
+            if best is not None:
+                efficiency_best += best[1]
                 efficiency_used += self._used_hours.get(spec.id, 0.0)
             first = self._first_preview.get(spec.id)
             started = self._first_start.get(spec.id)
@@ -569,11 +679,34 @@ class Simulation:
         }
         return result
 
-    def _best_speed(self, spec: JobSpec) -> float | None:
-        """True speed of the fastest node class whose hardware fits the job (None if none)."""
+    def _best_speed(self, work: JobSpec | RenderJob) -> float | None:
+        """True speed of the fastest node class whose hardware fits the work (None if none)."""
         speeds = [
-            node_class.speed(spec.job_type)
+            node_class.speed(work.job_type)
             for node_class in self.workload.node_classes
-            if node_class.fits(spec)
+            if node_class.fits(work)
         ]
         return max(speeds) if speeds else None
+
+    def _best_hours(self, spec: JobSpec, job: RenderJob | None) -> tuple[float, float] | None:
+        """(Hours to finish on an empty farm of the fastest fitting nodes, node-hours that takes),
+        in truth; None when some of the work fits no node. For a shot: the longest chain of its
+        tasks (as the manager split it), and the sum of its tasks."""
+        tasks = self.manager.tasks_of(spec.id) if job is not None and spec.is_shot else []
+        if not tasks:
+            speed = self._best_speed(spec)
+            if speed is None:
+                return None
+            hours = spec.estimated_duration_hours * spec.noise / speed
+            return hours, hours
+        finish: dict[str, float] = {}
+        total = 0.0
+        for task in tasks:  # queue order: a task comes after the tasks it waits for
+            speed = self._best_speed(task)
+            if speed is None:
+                return None
+            hours = task.estimated_duration_hours * spec.noise / speed
+            total += hours
+            ready = max((finish[d] for d in task.dependencies if d in finish), default=0.0)
+            finish[task.id] = ready + hours
+        return max(finish.values()), total

@@ -6,6 +6,16 @@ Scenarios:
   overnight      artists submit at the end of the day for the next morning
   failure-storm  normal load, and for a day nodes fail forty times as often
   farm-upgrade   a new hardware generation arrives mid-run while the oldest is retired
+
+The work is what a studio runs: most jobs (animation, vfx, lighting and compositing: about
+three quarters of them) are shots of 24-500 frames (log-uniform) at 10 s to 2 h a frame
+(log-uniform; composites 10 s to 10 min), in one step (render), two (render, then composite
+frame by frame) or three (a simulation as one task, render, composite); the rest (simulations,
+scene assembly) are single-task jobs. A shot is at most a few percent of the scenario's work, so
+each scenario keeps its load (work over farm capacity). Shots are chunked by the manager into
+tasks of about an hour (``target_task_hours``: the manager sizes chunks by the speed it has
+learned) or, for some, by a fixed chunk size a wrangler picked for tasks of half an hour to two
+hours on a typical node.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from datetime import datetime, time
 from typing import Any
 
 from render_farm_manager.simulation.workload import (
+    STEP_SHARES,
     ClientSpec,
     JobSpec,
     MaintenanceSpec,
@@ -181,6 +192,23 @@ CLIENTS = [
 CLIENT_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
 LOAD = {"normal": 0.8, "crunch": 1.4, "overnight": 0.8, "failure-storm": 0.8, "farm-upgrade": 0.85}
 
+# Shots: job types rendered as frame ranges, frame counts, seconds per frame (log-uniform).
+SHOT_TYPES = frozenset({"animation", "vfx", "lighting", "compositing"})
+SHOT_FRAMES = (24, 500)
+SECONDS_PER_FRAME = (10.0, 7200.0)
+COMP_SECONDS_PER_FRAME = (10.0, 600.0)
+STEP_WEIGHTS = {1: 0.65, 2: 0.25, 3: 0.10}
+"""Steps of a rendered shot: render; render -> comp; sim -> render -> comp."""
+FIXED_CHUNK_SHARE = 0.3
+"""Shots whose submitter fixed the chunk size (the others ask for tasks of TASK_HOURS)."""
+TASK_HOURS = 1.0
+SHOT_SHARE_CAP = 0.025
+"""A shot is at most this share of the scenario's work (within 2-200 hours)..."""
+SIM_SHOT_CAP_HOURS = 40.0
+"""...and a shot with a simulation step at most this many (its sim is one task)."""
+SHOT_LANES = 0.2
+"""Share of the farm a shot can expect to use at once (sizes its deadline)."""
+
 
 def _node_classes(nodes: int, scenario: str, hours: float) -> list[NodeClassSpec]:
     specs = []
@@ -269,6 +297,48 @@ def _deadline_factor(rng: random.Random) -> float:
     return rng.uniform(8.0, 24.0)
 
 
+def _log_uniform(rng: random.Random, low: float, high: float) -> float:
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+def _shot(
+    rng: random.Random,
+    job_type: str,
+    frames: int | None,
+    cap_hours: float,
+    lanes: int,
+    typical_speed: float,
+) -> tuple[dict[str, object], float, float]:
+    """A shot's fields, its estimated hours and its span: about how long it takes when it gets
+    its share of the farm (``lanes`` nodes), never less than its longest chain of tasks. A fixed
+    chunk size is what makes tasks of 0.5-2 hours on a typical node (``typical_speed``)."""
+    if frames is None:
+        frames = round(_log_uniform(rng, *SHOT_FRAMES))
+    steps = 1
+    if job_type != "compositing":
+        steps = rng.choices(list(STEP_WEIGHTS), list(STEP_WEIGHTS.values()))[0]
+    low, high = COMP_SECONDS_PER_FRAME if job_type == "compositing" else SECONDS_PER_FRAME
+    per_frame = _log_uniform(rng, low, high) / 3600.0
+    cap = min(cap_hours, SIM_SHOT_CAP_HOURS) if steps == 3 else cap_hours
+    per_frame = min(per_frame, cap / frames)
+    hours = round(per_frame * frames, 4)
+    fields: dict[str, object] = {"frames": frames, "steps": steps}
+    if rng.random() < FIXED_CHUNK_SHARE:
+        chunk = min(frames, max(1, round(rng.uniform(0.5, 2.0) * typical_speed / per_frame)))
+        fields["chunk_size"] = chunk
+        task_hours = chunk * per_frame
+    else:
+        fields["target_task_hours"] = TASK_HOURS
+        task_hours = TASK_HOURS
+    path = 0.0
+    for name, share in STEP_SHARES[steps].items():
+        step_hours = share * hours
+        path += (
+            step_hours if name == "sim" else min(step_hours, max(task_hours, step_hours / frames))
+        )
+    return fields, hours, max(path, hours / lanes)
+
+
 def _make_job(
     rng: random.Random,
     job_id: str,
@@ -278,25 +348,35 @@ def _make_job(
     scenario: str,
     dependencies: list[str],
     before_hours: float = 0.0,
-) -> JobSpec:
-    """One job; ``before_hours`` is the estimated work of the chain ahead of it, which its
-    deadline leaves room for."""
+    shot_cap_hours: float = 0.0,
+    lanes: int = 1,
+    typical_speed: float = 1.0,
+    frames: int | None = None,
+) -> tuple[JobSpec, float]:
+    """One job and its span (hours it takes with its share of the farm); ``before_hours`` is
+    the span of the chain ahead of it, which its deadline leaves room for. Job types in
+    :data:`SHOT_TYPES` are shots (of ``frames`` frames, if given), others single tasks."""
     median, sigma, gpu_share, memories, energy_share = JOB_TYPES[job_type]
-    hours = min(36.0, max(0.1, rng.lognormvariate(math.log(median), sigma)))
+    shot: dict[str, object] = {}
+    if job_type in SHOT_TYPES and shot_cap_hours > 0:
+        shot, hours, span = _shot(rng, job_type, frames, shot_cap_hours, lanes, typical_speed)
+    else:
+        hours = round(min(36.0, max(0.1, rng.lognormvariate(math.log(median), sigma))), 3)
+        span = hours
     factor = _deadline_factor(rng)
     if scenario == "overnight":
         morning = (math.floor(at / 24) + 1) * 24 + 9  # 09:00 next day
-        after = max(morning - at, hours * 1.3)
+        after = max(morning - at, (before_hours + span) * 1.3)
     else:
-        after = (before_hours + hours) * factor + (2.0 if factor > 1 else 0.0)
+        after = (before_hours + span) * factor + (2.0 if factor > 1 else 0.0)
     emergency = rng.random() < 0.01
     priority = rng.choices(("low", "medium", "high", "critical"), (0.25, 0.45, 0.22, 0.08))[0]
-    return JobSpec(
+    spec = JobSpec(
         id=job_id,
         client_id=client,
         job_type=job_type,
         submit_at_hours=round(at, 4),
-        estimated_duration_hours=round(hours, 3),
+        estimated_duration_hours=hours,
         deadline_after_hours=round(after, 3),
         priority=priority,
         requires_gpu=rng.random() < gpu_share,
@@ -309,7 +389,9 @@ def _make_job(
         energy_intensive=rng.random() < energy_share,
         can_be_preempted=rng.random() < 0.95,
         noise=round(rng.lognormvariate(0.0, 0.15), 4),
+        **shot,
     )
+    return spec, span
 
 
 def generate_workload(
@@ -329,6 +411,10 @@ def generate_workload(
     # Submissions stop 20% before the end so most work can finish inside the run.
     window = hours * 0.8
     work_hours = LOAD[scenario] * _capacity_per_hour(base_specs) * window
+    shot_cap = min(200.0, max(2.0, SHOT_SHARE_CAP * work_hours))
+    base_nodes = sum(s.count for s in base_specs)
+    lanes = max(2, round(SHOT_LANES * base_nodes))
+    typical_speed = _capacity_per_hour(base_specs) / base_nodes
     jobs: list[JobSpec] = []
     submitted = 0.0
     peak_weight = 6.0
@@ -341,17 +427,41 @@ def generate_workload(
             chain = rng.choice(CHAINS)
             previous: list[str] = []
             chain_hours = 0.0
+            frames = None  # the shots of a chain share their frames
             for job_type in chain:
-                job = _make_job(
-                    rng, f"j{len(jobs):05d}", job_type, client, at, scenario, previous, chain_hours
+                job, span = _make_job(
+                    rng,
+                    f"j{len(jobs):05d}",
+                    job_type,
+                    client,
+                    at,
+                    scenario,
+                    previous,
+                    chain_hours,
+                    shot_cap_hours=shot_cap,
+                    lanes=lanes,
+                    typical_speed=typical_speed,
+                    frames=frames,
                 )
                 jobs.append(job)
                 submitted += job.estimated_duration_hours
-                chain_hours += job.estimated_duration_hours
+                chain_hours += span
                 previous = [job.id]
+                frames = job.frames or frames
         else:
             job_type = rng.choices(list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values()))[0]
-            job = _make_job(rng, f"j{len(jobs):05d}", job_type, client, at, scenario, [])
+            job, _ = _make_job(
+                rng,
+                f"j{len(jobs):05d}",
+                job_type,
+                client,
+                at,
+                scenario,
+                [],
+                shot_cap_hours=shot_cap,
+                lanes=lanes,
+                typical_speed=typical_speed,
+            )
             jobs.append(job)
             submitted += job.estimated_duration_hours
     jobs.sort(key=lambda j: (j.submit_at_hours, j.id))

@@ -13,8 +13,9 @@ def _pct(value: float | None, digits: int = 1) -> str:
 
 def _title(comparison: Comparison) -> str:
     workload = comparison.workload
+    shots = sum(1 for job in workload.jobs if job.is_shot)
     return (
-        f"{workload.scenario}: {len(workload.jobs)} jobs, "
+        f"{workload.scenario}: {len(workload.jobs)} jobs ({shots} shots), "
         f"{sum(c.count for c in workload.node_classes)} nodes, {workload.days:g} days, "
         f"seed {workload.seed}"
     )

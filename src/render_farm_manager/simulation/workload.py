@@ -5,6 +5,12 @@ hidden noise factor, so a job's true duration on a node is
 ``estimate / (speed factor of its type on the node's class) * noise``. Node classes also carry
 their true power draw (idle, busy, asleep), their wake-up time and their failure behaviour.
 
+Most jobs are *shots*: a frame range (``frames`` frames from ``first_frame``) that the manager
+splits into tasks, in one to three steps (:data:`SHOT_STEPS`): render; render then composite
+(frame by frame); or a simulation (one task) then render then composite. A shot's estimate is
+its whole work, shared over its steps by :data:`STEP_SHARES`; each task's true duration is its
+share of the estimate, times the shot's noise, over the speed of its node on the task's type.
+
 Workloads round-trip through JSON (everything) and CSV (the jobs), so a studio can replay its
 own history.
 """
@@ -12,13 +18,15 @@ own history.
 from __future__ import annotations
 
 import csv
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from render_farm_manager.core.errors import RenderFarmError
-from render_farm_manager.node_specialization.fit import hardware_misfit
+from render_farm_manager.core.models import JobPriority, JobStep, RenderJob
+from render_farm_manager.node_specialization.fit import HardwareNeeds, hardware_misfit
 
 
 class WorkloadError(RenderFarmError, ValueError):
@@ -63,8 +71,8 @@ class NodeClassSpec(_Spec):
     def speed(self, job_type: str) -> float:
         return self.speed_by_job_type.get(job_type, self.default_speed)
 
-    def fits(self, job: JobSpec) -> bool:
-        """Can this class's hardware run the job (GPU, memory, cores)?"""
+    def fits(self, job: HardwareNeeds) -> bool:
+        """Can this class's hardware run the job or task (GPU, memory, cores)?"""
         return hardware_misfit(job, self) is None
 
 
@@ -88,6 +96,136 @@ class JobSpec(_Spec):
     can_be_preempted: bool = True
     noise: float = Field(default=1.0, gt=0)
     """Hidden: true duration multiplier of this particular job."""
+    # Shots (all defaults: a single-task job, as in workloads saved before shots existed).
+    frames: int = Field(default=0, ge=0, le=100_000)
+    """Frames of the shot; 0: a single-task job."""
+    first_frame: int = Field(default=1001, ge=-1_000_000, le=1_000_000)
+    steps: int = Field(default=1, ge=1, le=3)
+    """1: render; 2: render, then composite frame by frame; 3: a simulation (one task), then
+    render, then composite."""
+    chunk_size: int | None = Field(default=None, ge=1)
+    """Frames per render task, fixed by the submitter (the composite's chunk is scaled so its
+    tasks last about as long)."""
+    target_task_hours: float | None = Field(default=None, gt=0)
+    """Or: the manager sizes chunks so that tasks last about this long."""
+
+    @model_validator(mode="after")
+    def _shot_fields_need_frames(self) -> JobSpec:
+        if self.frames == 0 and (
+            self.steps != 1 or self.chunk_size is not None or self.target_task_hours is not None
+        ):
+            raise ValueError(
+                f"job {self.id!r}: steps, chunk_size and target_task_hours are for shots "
+                "(frames > 0)"
+            )
+        return self
+
+    @property
+    def is_shot(self) -> bool:
+        return self.frames > 0
+
+    @property
+    def frame_range(self) -> str:
+        """The shot's frames in Open Job Description syntax (``1001-1100``)."""
+        return f"{self.first_frame}-{self.first_frame + self.frames - 1}"
+
+    def step_hours(self) -> dict[str, float]:
+        """Estimated hours of each step of the shot (the whole estimate for a job)."""
+        shares = STEP_SHARES[self.steps] if self.is_shot else {"main": 1.0}
+        return {name: share * self.estimated_duration_hours for name, share in shares.items()}
+
+    def render_job(self, start: datetime) -> RenderJob:
+        """The job as submitted to the manager, ``start`` being hour 0 of the workload."""
+        submitted = start + timedelta(hours=self.submit_at_hours)
+        fields: dict[str, Any] = {}
+        if self.is_shot:
+            fields = self._shot_fields()
+        return RenderJob(
+            id=self.id,
+            name=self.id,
+            client_id=self.client_id,
+            job_type=self.job_type,
+            priority=JobPriority(self.priority),
+            submission_time=submitted,
+            deadline=submitted + timedelta(hours=self.deadline_after_hours),
+            estimated_duration_hours=self.estimated_duration_hours,
+            requires_gpu=self.requires_gpu,
+            memory_requirements_gb=self.memory_requirements_gb,
+            cpu_requirements=self.cpu_requirements,
+            dependencies=list(self.dependencies),
+            supports_checkpoint=self.supports_checkpoint,
+            supports_progressive_output=self.supports_progressive_output,
+            energy_intensive=self.energy_intensive,
+            can_be_preempted=self.can_be_preempted,
+            output_path=f"/renders/{self.client_id}/{self.id}",
+            **fields,
+        )
+
+    def _shot_fields(self) -> dict[str, Any]:
+        target = None if self.target_task_hours is None else self.target_task_hours * 3600.0
+        if self.steps == 1:
+            return {
+                "frames": self.frame_range,
+                "chunk_size": self.chunk_size,
+                "target_task_seconds": target,
+            }
+        hours = self.step_hours()
+        frames = self.frame_range
+        render_per_frame = hours["render"] / self.frames
+        comp_per_frame = hours["comp"] / self.frames
+        comp_chunk = None
+        if self.chunk_size is not None:  # composite tasks about as long as render tasks
+            scale = render_per_frame / comp_per_frame
+            comp_chunk = min(self.frames, max(1, round(self.chunk_size * scale)))
+        steps = []
+        if self.steps == 3:
+            steps.append(
+                JobStep(
+                    name="sim",
+                    frames=None,  # one task for the whole shot
+                    estimated_hours_per_frame=hours["sim"],
+                    job_type="simulation",
+                    requires_gpu=False,
+                    gpu_count=0,
+                    memory_requirements_gb=max(64.0, self.memory_requirements_gb),
+                )
+            )
+        steps.append(
+            JobStep(
+                name="render",
+                frames=frames,
+                chunk_size=self.chunk_size,
+                target_task_seconds=target,
+                depends_on=["sim"] if self.steps == 3 else [],
+                estimated_hours_per_frame=render_per_frame,
+            )
+        )
+        steps.append(
+            JobStep(
+                name="comp",
+                frames=frames,
+                chunk_size=comp_chunk,
+                target_task_seconds=target,
+                depends_on=["render"],
+                frame_by_frame=True,
+                estimated_hours_per_frame=comp_per_frame,
+                job_type="compositing",
+                requires_gpu=False,
+                gpu_count=0,
+                cpu_requirements=8,
+                memory_requirements_gb=16.0,
+            )
+        )
+        return {"steps": steps}
+
+
+STEP_SHARES: dict[int, dict[str, float]] = {
+    1: {"main": 1.0},
+    2: {"render": 0.9, "comp": 0.1},
+    3: {"sim": 0.15, "render": 0.77, "comp": 0.08},
+}
+"""Share of a shot's estimate each of its steps takes, by number of steps."""
+SHOT_STEPS = {1: "render", 2: "render -> comp", 3: "sim -> render -> comp"}
 
 
 class MaintenanceSpec(_Spec):
