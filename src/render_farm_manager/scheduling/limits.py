@@ -9,14 +9,23 @@ from collections.abc import Iterable, Mapping
 from render_farm_manager.core.work import UnitOfWork
 
 
+_NO_FIELDS: dict[str, object] = {}
+
+
+def _fields(work: UnitOfWork) -> Mapping[str, object]:
+    """The work's own fields (cheap to probe; other units of work may have none of these)."""
+    fields: Mapping[str, object] = getattr(work, "__dict__", _NO_FIELDS)
+    return fields
+
+
 def _limits_of(work: UnitOfWork) -> Mapping[str, int]:
-    limits: Mapping[str, int] | None = getattr(work, "limits", None)
-    return limits or {}
+    limits = _fields(work).get("limits")
+    return limits if isinstance(limits, dict) else {}
 
 
 def _shot_of(work: UnitOfWork) -> str:
-    shot: str = getattr(work, "shot_id", work.id)
-    return shot
+    shot = _fields(work).get("job_id")  # a task counts against its shot
+    return shot if isinstance(shot, str) else work.id
 
 
 class LimitBook:
@@ -32,8 +41,8 @@ class LimitBook:
     def problem(self, work: UnitOfWork) -> str | None:
         """Why ``work`` may not start now, or None. A limit nobody defined does not hold work
         back (the farm has not said how many there are)."""
-        machine_limit: int | None = getattr(work, "machine_limit", None)
-        if machine_limit is not None:
+        machine_limit = _fields(work).get("machine_limit")
+        if isinstance(machine_limit, int):
             shot = _shot_of(work)
             if self.nodes_of[shot] >= machine_limit:
                 return f"job {shot} already runs on {machine_limit} nodes, its machine limit"

@@ -24,6 +24,9 @@ EMERGENCY_RANK = 4
 MAX_BASE_RANK = PRIORITY_RANK[JobPriority.CRITICAL]
 
 
+_NONE: dict[str, float] = {}
+
+
 def own_rank(job: UnitOfWork) -> int:
     """Rank of the job's own priority; emergencies rank above critical."""
     if job.emergency:
@@ -36,7 +39,9 @@ def own_latest_start(job: UnitOfWork) -> float:
     """Deadline minus remaining work at reference speed, in timestamp seconds. A task of a shot
     has the slack of its shot: the shot's work per node it can get (when that is longer than
     the task's own), so all its tasks share one latest start and keep the shot's order."""
-    shot_hours: float = getattr(job, "shot_hours_per_node", 0.0)
+    # read from the instance's fields: a plain job has none (and a failed attribute lookup
+    # on a pydantic model is slow)
+    shot_hours: float = getattr(job, "__dict__", _NONE).get("shot_hours_per_node", 0.0)
     return job.deadline.timestamp() - max(remaining_hours(job), shot_hours) * 3600.0
 
 
