@@ -133,7 +133,7 @@ class SchedulingCycle:
         self._hold_for_cheaper_power(plan, now)
         newly_ready = [
             path.jobs[job_id]
-            for job_id in index.newly_ready
+            for job_id in sorted(index.newly_ready, key=index.queue.sequence_of)
             if path.jobs[job_id].status == S.PENDING
         ]
         path.move(newly_ready, S.QUEUED, "waiting for a node")

@@ -117,10 +117,14 @@ class JobIndex:
                 stack.extend(reversed(self.inheritance.dependents.get(child_id, {})))
 
     def flush(self) -> None:
-        """Bring inherited priorities and deadlines up to date, and the queue's order with them."""
-        for job_id in self.inheritance.flush(self._jobs):
+        """Bring inherited priorities and deadlines up to date, and the queue's order with them.
+        Jobs moved are re-queued in the order they were queued (ties keep their order, and
+        the outcome never depends on the order of a set)."""
+        changed = [i for i in self.inheritance.flush(self._jobs) if i in self.queue]
+        changed.sort(key=self.queue.sequence_of)
+        for job_id in changed:
             job = self._jobs.get(job_id)
-            if job is not None and job_id in self.queue:
+            if job is not None:
                 self.place(job)
 
     def resync(self, jobs: Iterable[IndexedJob]) -> None:

@@ -51,6 +51,11 @@ class ReadyQueue:
         """Every queued id, in no particular order."""
         return list(self._positions)
 
+    def sequence_of(self, work_id: str) -> int:
+        """When the work was (last) queued, relative to the rest (-1 when it is not queued)."""
+        found = self._positions.get(work_id)
+        return found[1][1] if found else -1
+
     def position(self, work_id: str) -> QueuePosition | None:
         found = self._positions.get(work_id)
         return found[0] if found else None
