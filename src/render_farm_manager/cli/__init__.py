@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from render_farm_manager.cli.render import render
 from render_farm_manager.cli.submit import submit
 from render_farm_manager.demo import build_demo_farm, run_demo
 from render_farm_manager.simulation.charts import write_charts
@@ -178,6 +179,7 @@ def simulate(
 
 
 app.command()(submit)
+app.command()(render)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,28 +108,9 @@ def submit(
         clock.set(datetime.now().replace(microsecond=0))
     now = clock.now()
     due = parse_deadline(deadline, now)
-    if client not in manager.clients:
-        manager.add_client(Client(id=client, name=client))
-    try:
-        jobs: list[RenderJob] = []
-        for file in files:
-            description = load_job_file(file, params, plugin_info)
-            jobs.append(
-                description.to_job(
-                    now=now,
-                    job_id=job_id,
-                    client_id=client,
-                    deadline=due,
-                    priority=priority,
-                    estimated_duration_hours=hours,
-                )
-            )
-        for job in jobs:
-            manager.submit_job(job)
-    except RenderFarmError as error:
-        console.print(f"[red]error:[/] {error}")
-        console.print("nothing was submitted")
-        raise typer.Exit(code=2) from error
+    jobs = submit_files(
+        console, manager, files, params, plugin_info, now, job_id, client, due, priority, hours
+    )
     manager.run_scheduling_cycle()
     statuses = [manager.get_job_status(job.id) or {} for job in jobs]
     if as_json:
@@ -142,13 +123,51 @@ def submit(
             console.print(tasks_table(status, rows))
 
 
+def submit_files(
+    console: Console,
+    manager: RenderFarmManager,
+    files: list[Path],
+    params: dict[str, str],
+    plugin_info: Path | None,
+    now: datetime,
+    job_id: str | None,
+    client: str,
+    due: datetime | None,
+    priority: JobPriority | None,
+    hours: float | None,
+) -> list[RenderJob]:
+    """Read every file, then submit every job; on the first error nothing is submitted (the
+    error is printed and the command exits with status 2)."""
+    if client not in manager.clients:
+        manager.add_client(Client(id=client, name=client))
+    try:
+        jobs = [
+            load_job_file(file, params, plugin_info).to_job(
+                now=now,
+                job_id=job_id,
+                client_id=client,
+                deadline=due,
+                priority=priority,
+                estimated_duration_hours=hours,
+            )
+            for file in files
+        ]
+        for job in jobs:
+            manager.submit_job(job)
+    except RenderFarmError as error:
+        console.print(f"[red]error:[/] {error}")
+        console.print("nothing was submitted")
+        raise typer.Exit(code=2) from error
+    return jobs
+
+
 def _time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else "-"
 
 
-def jobs_table(statuses: list[dict[str, Any]]) -> Table:
+def jobs_table(statuses: list[dict[str, Any]], title: str = "Submitted") -> Table:
     """One block per job (fits an 80-column terminal whatever the ids)."""
-    table = Table(title="Submitted", title_justify="left", show_header=False, box=None)
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for s in statuses:

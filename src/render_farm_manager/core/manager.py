@@ -48,6 +48,7 @@ from render_farm_manager.core.models import (
     NodeStatus,
     PerformanceMetrics,
     ProgressiveOutputConfig,
+    RenderFailure,
     RenderJob,
     RenderJobStatus,
     RenderNode,
@@ -324,11 +325,20 @@ class RenderFarmManager:
         return affected
 
     def report_render_error(
-        self, job_id: str, error: str, node_id: str | None = None, corrupt_scene: bool = False
+        self,
+        job_id: str,
+        error: str,
+        node_id: str | None = None,
+        corrupt_scene: bool = False,
+        failure: RenderFailure | str = RenderFailure.NODE,
     ) -> str:
-        """A renderer reported an error on a running job. A corrupt scene fails the job at once
-        (no node can render it); other errors count towards the error threshold and the job is
-        requeued. The node stays online. Returns ``failed`` or ``requeued``."""
+        """A renderer reported an error on a running job. A corrupt scene (``corrupt_scene`` or
+        ``failure="scene"``) fails the job at once (no node can render it); a missing licence
+        (``"licence"``) requeues it without counting; out of memory (``"out_of_memory"``)
+        requeues it with its memory requirement raised above that node's; other errors
+        (``"node"``) count towards the error threshold and the job is requeued. The node stays
+        online. Returns ``failed`` or ``requeued``."""
+        kind = choice(RenderFailure, failure, "failure", str(job_id))
         with self._path.change():
             job = self._known_job(job_id)
             message = text(error, "error", job_id)
@@ -337,7 +347,7 @@ class RenderFarmManager:
                 from render_farm_manager.core.errors import NodeMismatchError
 
                 raise NodeMismatchError(job_id, node_id, job.assigned_node_id)
-            return self._failures.render_error(job, message, corrupt)
+            return self._failures.render_error(job, message, corrupt, kind)
 
     # ------------------------------------------------------------------------------------------
     # Jobs

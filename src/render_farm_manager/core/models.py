@@ -97,6 +97,19 @@ class NodeType(StrEnum):
     SPECIALIZED = "specialized"
 
 
+class RenderFailure(StrEnum):
+    """What kind of failure a render reported."""
+
+    NODE = "node"
+    """Anything else: counts against the node (retry, blocklist, error threshold)."""
+    SCENE = "scene"
+    """The scene or job is broken (parse error, missing file): fail the job at once."""
+    LICENCE = "licence"
+    """No licence: retry later, not the node's fault."""
+    OUT_OF_MEMORY = "out_of_memory"
+    """Retry on a node with more memory (the job's memory requirement is raised)."""
+
+
 class EditObserver(Protocol):
     """Who holds a model and must see every edit of it (the manager's change path)."""
 

@@ -505,6 +505,9 @@ def _describe(
             mapped.os = requirements.os
             mapped.required_attributes = dict(requirements.attributes or {})
     farm = _farm_fields(template, values, given, file)
+    output = _output_directory(template, values)
+    if output is not None and "output_path" not in farm:
+        farm["output_path"] = output
     description: dict[str, Any] = {
         "source": source,
         "format": "openjd",
@@ -717,6 +720,17 @@ def _command(
         return match.group(0)
 
     return [_EXPRESSION.sub(replace, arg) for arg in argv]
+
+
+def _output_directory(template: JobTemplate, values: dict[str, ParameterValue]) -> str | None:
+    """The first PATH parameter that is an output directory (dataFlow OUT): the job's output
+    path, which an executor creates before a task runs."""
+    for definition in template.parameterDefinitions or []:
+        kind = str(getattr(definition, "objectType", "") or "").upper()
+        flow = str(getattr(definition, "dataFlow", "") or "").upper()
+        if kind.endswith("DIRECTORY") and flow.endswith("OUT") and definition.name in values:
+            return str(values[definition.name].value)
+    return None
 
 
 def _farm_fields(

@@ -1,0 +1,36 @@
+"""The executor interface: start a task on a node, cancel it, and report what happens.
+
+Implementations: :class:`~render_farm_manager.execution.local.LocalExecutor` (render processes
+on this machine) and the simulator's engine (which carries decisions out in simulated time).
+An executor never changes the manager's state itself: its events go through the manager's
+methods (see :mod:`~render_farm_manager.execution.runner`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from render_farm_manager.core.models import RenderJob
+from render_farm_manager.execution.events import TaskEvent
+
+
+class Executor(ABC):
+    @abstractmethod
+    def start(self, task: RenderJob, node_id: str) -> int:
+        """Start rendering what ``task`` still has to render on ``node_id``; returns the
+        attempt number its events will carry."""
+
+    @abstractmethod
+    def cancel(self, task_id: str) -> None:
+        """Stop the task's render (its process group is killed); no-op when not running."""
+
+    @abstractmethod
+    def running(self) -> dict[str, str]:
+        """Task id → node id of every render under way."""
+
+    @abstractmethod
+    def events(self) -> list[TaskEvent]:
+        """Events since the last call, in the order they happened."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Stop everything (renders are killed)."""

@@ -1,0 +1,285 @@
+"""Render processes on this machine: the embedded default executor, so that one workstation is
+a farm with no set-up (each "node" is a slot on this machine).
+
+Each task runs in a directory of its own under ``workdir`` (``<task>/attempt-<n>``), its output
+in ``render.log`` there. A render runs in its own process group, so cancelling it (preemption,
+cancel, pause) kills the renderer and everything it started. Frames are reported as the
+renderer's adapter reads them from its output, else when the command for a contiguous run of
+frames exits successfully; frames already done are never rendered again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from render_farm_manager.core.models import RenderFailure, RenderJob, RenderTask
+from render_farm_manager.execution.events import EventKind, TaskEvent
+from render_farm_manager.execution.executor import Executor
+from render_farm_manager.jobs.commands import substitute
+from render_farm_manager.jobs.expansion import contiguous_pieces
+from render_farm_manager.renderers.base import RendererAdapter
+
+AdapterFor = Callable[[Sequence[str]], RendererAdapter | None]
+TAIL_LINES = 50
+
+
+def default_adapter(argv: Sequence[str]) -> RendererAdapter | None:
+    """The adapter of the renderer ``argv`` runs, when it is one the farm knows."""
+    try:
+        from render_farm_manager.renderers.registry import adapter_for, guess_renderer
+    except ImportError:  # pragma: no cover - the registry ships with the package
+        return None
+    name = guess_renderer(argv)
+    return adapter_for(name) if name else None
+
+
+def work_plan(task: RenderJob) -> list[tuple[list[str], list[int]]]:
+    """(argv, frames it renders) for what ``task`` still has to render."""
+    if not isinstance(task, RenderTask) or not task.task_frames:
+        return [(list(task.command), [])] if task.command else []
+    position = {frame: index for index, frame in enumerate(task.task_frames)}
+    pieces = contiguous_pieces(task.frames_left, position)
+    return [(substitute(task.command, piece), piece) for piece in pieces] if task.command else []
+
+
+@dataclass
+class _Reading:
+    """What the output of one command said so far."""
+
+    wanted: set[int]
+    reported: set[int] = field(default_factory=set)
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    last_error: str | None = None
+
+
+@dataclass
+class _Run:
+    task_id: str
+    node_id: str
+    attempt: int
+    plan: list[tuple[list[str], list[int]]]
+    frames_total: int
+    frames_before: int
+    directory: Path
+    output: str = ""
+    process: subprocess.Popen[str] | None = None
+    cancelled: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LocalExecutor(Executor):
+    def __init__(
+        self,
+        workdir: str | Path,
+        adapter_for: AdapterFor = default_adapter,
+        kill_grace_seconds: float = 5.0,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.adapter_for = adapter_for
+        self.kill_grace_seconds = kill_grace_seconds
+        self._runs: dict[str, _Run] = {}
+        self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+        self._attempts = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # -- the interface -------------------------------------------------------------------------
+
+    def start(self, task: RenderJob, node_id: str) -> int:
+        with self._lock:
+            if task.id in self._runs:
+                raise RuntimeError(f"task {task.id!r} is already running here")
+            attempt = next(self._attempts)
+            frames_total = len(task.task_frames) if isinstance(task, RenderTask) else 0
+            done = len(set(task.frames_done)) if isinstance(task, RenderTask) else 0
+            directory = self.workdir / _safe(task.id) / f"attempt-{attempt}"
+            plan = work_plan(task)
+            run = _Run(
+                task.id, node_id, attempt, plan, frames_total, done, directory, task.output_path
+            )
+            self._runs[task.id] = run
+        threading.Thread(target=self._work, args=(run,), daemon=True, name=task.id).start()
+        return attempt
+
+    def cancel(self, task_id: str) -> None:
+        with self._lock:
+            run = self._runs.pop(task_id, None)
+        if run is None:
+            return
+        with run.lock:
+            run.cancelled = True
+            process = run.process
+        if process is not None:
+            _kill_group(process, self.kill_grace_seconds)
+
+    def running(self) -> dict[str, str]:
+        with self._lock:
+            return {task_id: run.node_id for task_id, run in self._runs.items()}
+
+    def events(self) -> list[TaskEvent]:
+        out: list[TaskEvent] = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        for task_id in list(self.running()):
+            self.cancel(task_id)
+
+    # -- one render ----------------------------------------------------------------------------
+
+    def _emit(self, run: _Run, kind: EventKind, **values: object) -> None:
+        if run.cancelled:
+            return
+        self._events.put(
+            TaskEvent(kind, run.task_id, run.node_id, run.attempt, **values)  # type: ignore[arg-type]
+        )
+
+    def _finish(self, run: _Run) -> None:
+        with self._lock:
+            if self._runs.get(run.task_id) is run:
+                del self._runs[run.task_id]
+
+    def _work(self, run: _Run) -> None:
+        log_path = run.directory / "render.log"
+        try:
+            run.directory.mkdir(parents=True, exist_ok=True)
+            with log_path.open("w", encoding="utf-8", errors="replace") as log:
+                self._emit(run, EventKind.STARTED, log=log_path)
+                if not run.plan:
+                    self._fail(run, "the task has no command to run", RenderFailure.SCENE, log_path)
+                    return
+                if run.output:
+                    try:
+                        Path(run.output).mkdir(parents=True, exist_ok=True)
+                    except OSError as error:
+                        message = f"cannot create the output directory {run.output}: {error}"
+                        self._fail(run, message, RenderFailure.NODE, log_path)
+                        return
+                done = run.frames_before
+                for argv, frames in run.plan:
+                    ok = self._run_command(run, argv, frames, done, log, log_path)
+                    if not ok:
+                        return
+                    done += len(frames)
+                self._emit(run, EventKind.FINISHED, log=log_path)
+        finally:
+            self._finish(run)
+
+    def _run_command(
+        self,
+        run: _Run,
+        argv: list[str],
+        frames: list[int],
+        done_before: int,
+        log: object,
+        log_path: Path,
+    ) -> bool:
+        write = log.write  # type: ignore[attr-defined]
+        flush = log.flush  # type: ignore[attr-defined]
+        write(f"$ {' '.join(argv)}\n")
+        adapter = self.adapter_for(argv)
+        try:
+            with run.lock:
+                if run.cancelled:
+                    return False
+                run.process = subprocess.Popen(  # argv list, never a shell
+                    argv,
+                    cwd=run.directory,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                    errors="replace",
+                    bufsize=1,
+                    start_new_session=True,  # its own process group
+                )
+        except OSError as error:
+            write(f"cannot start {argv[0]!r}: {error}\n")
+            self._fail(run, f"cannot start {argv[0]!r}: {error}", RenderFailure.NODE, log_path)
+            return False
+        process = run.process
+        reading = _Reading(set(frames))
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                write(line)
+                flush()
+                self._read(run, reading, adapter, line, done_before)
+        returncode = process.wait()
+        if run.cancelled:
+            return False
+        if returncode != 0:
+            tail = list(reading.tail)
+            kind = adapter.classify(returncode, tail) if adapter else RenderFailure.NODE
+            message = reading.last_error or _last_words(tail) or f"exit code {returncode}"
+            self._fail(run, message, kind, log_path)
+            return False
+        for frame in frames:
+            if frame not in reading.reported:
+                self._emit(run, EventKind.FRAME_DONE, frame=frame)
+        return True
+
+    def _read(
+        self,
+        run: _Run,
+        reading: _Reading,
+        adapter: RendererAdapter | None,
+        line: str,
+        done_before: int,
+    ) -> None:
+        """One line of the renderer's output: frames done, progress, errors."""
+        reading.tail.append(line.rstrip("\n"))
+        if adapter is None:
+            return
+        said = adapter.parse_line(line)
+        if said.error:
+            reading.last_error = said.error
+        frame = said.frame_done
+        if frame is not None and frame in reading.wanted and frame not in reading.reported:
+            reading.reported.add(frame)
+            self._emit(run, EventKind.FRAME_DONE, frame=frame)
+        if said.frame_progress is not None and run.frames_total:
+            done = done_before + len(reading.reported) + said.frame_progress / 100.0
+            self._emit(run, EventKind.PROGRESS, progress=min(99.9, 100.0 * done / run.frames_total))
+
+    def _fail(self, run: _Run, error: str, kind: RenderFailure, log_path: Path) -> None:
+        self._emit(run, EventKind.FAILED, error=error, failure=kind, log=log_path)
+
+
+def _kill_group(process: subprocess.Popen[str], grace: float) -> None:
+    """SIGTERM the render's process group, SIGKILL it if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait()
+
+
+def _safe(task_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", task_id)[:200] or "task"
+
+
+def _last_words(tail: Sequence[str]) -> str | None:
+    for line in reversed(tail):
+        if line.strip() and not line.startswith("$ "):
+            return line.strip()[:500]
+    return None

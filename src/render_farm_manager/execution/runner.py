@@ -1,0 +1,118 @@
+"""Tie an executor to a manager: what the manager decides is started and stopped on the
+executor, and what the executor reports goes back through the manager's methods (the one change
+path: checked, applied, audited, learned from).
+
+One :meth:`FarmRunner.step` applies the executor's events, runs a scheduling cycle, then makes
+the executor run exactly what the manager has running: tasks placed are started, tasks the
+manager took off their node (preempted, cancelled, paused, failed) are killed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from render_farm_manager.core.errors import RenderFarmError
+from render_farm_manager.core.manager import RenderFarmManager
+from render_farm_manager.core.models import RenderJobStatus
+from render_farm_manager.execution.events import EventKind, TaskEvent
+from render_farm_manager.execution.executor import Executor
+
+S = RenderJobStatus
+
+
+class FarmRunner:
+    def __init__(self, manager: RenderFarmManager, executor: Executor) -> None:
+        self.manager = manager
+        self.executor = executor
+        self.attempts: dict[str, int] = {}
+        """Task id → the attempt the executor runs now (older attempts' events are stale)."""
+        self.starts: dict[str, int] = {}
+        """Task id → how many times it was started (a render per start)."""
+
+    def step(self) -> int:
+        """Apply events, decide, carry the decisions out. Returns the events applied."""
+        applied = self.apply(self.executor.events())
+        self.manager.run_scheduling_cycle()
+        self.reconcile()
+        return applied
+
+    def apply(self, events: list[TaskEvent]) -> int:
+        applied = 0
+        for event in events:
+            if self.attempts.get(event.task_id) != event.attempt:
+                continue  # from a render that was stopped since
+            job = self.manager.jobs.get(event.task_id)
+            if job is None or job.status != S.RUNNING or job.assigned_node_id != event.node_id:
+                continue
+            applied += 1
+            try:
+                self._apply(event)
+            except RenderFarmError:  # the manager refused it: the state stays as it was
+                continue
+        return applied
+
+    def _apply(self, event: TaskEvent) -> None:
+        manager = self.manager
+        if event.kind == EventKind.FRAME_DONE and event.frame is not None:
+            manager.report_frames_done(event.task_id, [event.frame])
+        elif event.kind == EventKind.PROGRESS and event.progress is not None:
+            job = manager.jobs[event.task_id]
+            if event.progress > job.progress:
+                manager.update_job_progress(event.task_id, event.progress)
+        elif event.kind == EventKind.FINISHED:
+            manager.complete_job(event.task_id)
+        elif event.kind == EventKind.FAILED:
+            self.attempts.pop(event.task_id, None)
+            manager.report_render_error(
+                event.task_id,
+                event.error or "render failed",
+                node_id=event.node_id,
+                failure=event.failure or "node",
+            )
+        elif event.kind == EventKind.NODE_LOST:
+            manager.handle_node_failure(event.node_id, event.error or "node lost")
+
+    def reconcile(self) -> None:
+        """Make the executor run exactly the work the manager has on nodes."""
+        manager, executor = self.manager, self.executor
+        wanted = {
+            job.id: job.assigned_node_id
+            for job in manager.jobs.values()
+            if job.status == S.RUNNING and not job.is_shot and job.assigned_node_id
+        }
+        for task_id, node_id in executor.running().items():
+            if wanted.get(task_id) != node_id:
+                executor.cancel(task_id)
+                self.attempts.pop(task_id, None)
+        running = executor.running()
+        for task_id, node_id in wanted.items():
+            if task_id in running or node_id is None:
+                continue
+            if self.attempts.get(task_id) is not None:
+                continue  # finished here; its last events are still to be applied
+            self.attempts[task_id] = executor.start(manager.jobs[task_id], node_id)
+            self.starts[task_id] = self.starts.get(task_id, 0) + 1
+
+    def run(
+        self,
+        done: Callable[[], bool],
+        poll_seconds: float = 0.1,
+        timeout_seconds: float | None = None,
+        on_step: Callable[[], None] | None = None,
+    ) -> bool:
+        """Step until ``done()`` (True) or the timeout (False); the executor keeps nothing
+        running afterwards."""
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        try:
+            while True:
+                self.step()
+                if on_step is not None:
+                    on_step()
+                if done():
+                    return True
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+                time.sleep(poll_seconds)
+        finally:
+            self.executor.close()
