@@ -1,0 +1,209 @@
+"""End to end with a real renderer: POV-Ray renders shots through the manager, the local
+executor and its adapter. Skipped locally when POV-Ray is missing; required in CI (.ci/run
+installs it and sets CI)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from typer.testing import CliRunner
+
+from render_farm_manager.cli import app
+from render_farm_manager.core.clock import ManualClock
+from render_farm_manager.core.manager import RenderFarmManager
+from render_farm_manager.core.models import Client, RenderJobStatus
+from render_farm_manager.execution.local import LocalExecutor
+from render_farm_manager.execution.local_farm import local_nodes
+from render_farm_manager.execution.runner import FarmRunner
+from render_farm_manager.jobs.loader import load_job_file
+
+if shutil.which("povray") is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("POV-Ray is required in CI (.ci/run installs it)")
+    pytest.skip("POV-Ray is not installed (apt-get install povray)", allow_module_level=True)
+
+S = RenderJobStatus
+SPIN = Path(__file__).parent.parent / "examples" / "jobs" / "openjd" / "povray_spin"
+BROKEN_SCENE = "camera { location <0, 1, -3> look_at 0 }\nsphere { 0, 1 pigment { color rgb 1 }\n"
+SIZE = ("Width=48", "Height=36")
+
+
+def farm(nodes: int) -> RenderFarmManager:
+    manager = RenderFarmManager(clock=ManualClock(time_now()))
+    manager.add_client(Client(id="c", name="c"))
+    for node in local_nodes(nodes):
+        manager.add_node(node)
+    return manager
+
+
+def time_now():
+    from datetime import datetime
+
+    return datetime(2026, 12, 3, 9, 0)
+
+
+def spin_job(out: Path, frames: int, per_task: int, job_id: str, *extra: str):
+    params = dict(p.split("=", 1) for p in (*SIZE, *extra))
+    params.update(OutputDirectory=str(out), Frames=str(frames), FramesPerTask=str(per_task))
+    return load_job_file(SPIN / "template.yaml", params).to_job(
+        now=time_now(), client_id="c", job_id=job_id
+    )
+
+
+def render(manager: RenderFarmManager, jobs, workdir: Path, timeout: float = 120) -> FarmRunner:
+    runner = FarmRunner(manager, LocalExecutor(workdir, kill_grace_seconds=2))
+    done = runner.run(
+        lambda: all(j.status in (S.COMPLETED, S.FAILED, S.CANCELLED) for j in jobs),
+        poll_seconds=0.05,
+        timeout_seconds=timeout,
+    )
+    assert done, "the renders did not finish in time"
+    return runner
+
+
+def frames_in(out: Path) -> dict[int, np.ndarray]:
+    return {
+        int(re.search(r"(\d+)\.png$", f.name).group(1)): imread(f)  # type: ignore[union-attr]
+        for f in out.glob("spin_*.png")
+    }
+
+
+def invocations_per_frame(workdir: Path) -> dict[int, int]:
+    """How many renderer runs covered each frame, from the commands in the render logs."""
+    counts: dict[int, int] = {}
+    for log in workdir.rglob("render.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith("$ povray"):
+                start = int(re.search(r"\+SF(\d+)", line).group(1))  # type: ignore[union-attr]
+                end = int(re.search(r"\+EF(\d+)", line).group(1))  # type: ignore[union-attr]
+                for frame in range(start, end + 1):
+                    counts[frame] = counts.get(frame, 0) + 1
+    return counts
+
+
+def test_a_48_frame_shot_over_3_nodes_matches_a_single_process_render(tmp_path: Path) -> None:
+    out = tmp_path / "farm"
+    manager = farm(nodes=3)
+    job = spin_job(out, 48, 4, "spin")
+    manager.submit_job(job)
+    runner = render(manager, [job], tmp_path / "work")
+    assert job.status == S.COMPLETED and job.progress == 100.0
+    farm_frames = frames_in(out)
+    assert sorted(farm_frames) == list(range(1, 49))
+    nodes_used = {
+        entry.node_id
+        for entry in manager.audit_logger.entries
+        if entry.event_type == "job_scheduled"
+    }
+    assert len(nodes_used) == 3
+    assert set(runner.starts.values()) == {1}
+    assert invocations_per_frame(tmp_path / "work") == dict.fromkeys(range(1, 49), 1)
+
+    single = tmp_path / "single"
+    single.mkdir()
+    subprocess.run(
+        ["povray", f"+I{SPIN / 'spin.pov'}", f"+O{single}/spin_.png", "+W48", "+H36",
+         "+KFI1", "+KFF48", "-D", "+WT1"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    reference = frames_in(single)
+    assert sorted(reference) == list(range(1, 49))
+    for frame, pixels in reference.items():
+        assert np.array_equal(farm_frames[frame], pixels), f"frame {frame} differs"
+
+
+def test_a_killed_render_is_requeued_and_no_finished_frame_is_rendered_again(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "farm"
+    manager = farm(nodes=2)
+    job = spin_job(out, 12, 6, "spin", "Width=320", "Height=240")
+    manager.submit_job(job)
+    executor = LocalExecutor(tmp_path / "work", kill_grace_seconds=2)
+    runner = FarmRunner(manager, executor)
+    victim = None
+    deadline = time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline:
+        runner.step()
+        for task in manager.tasks_of("spin"):
+            if task.status == S.RUNNING and task.frames_done and task.frames_left:
+                victim = task
+        time.sleep(0.02)
+    assert victim is not None, "no task was seen with some frames done"
+    done_before = set(victim.frames_done)
+    killed = _kill_renderer(tmp_path / "work")  # the renderer crashes (SIGKILL)
+    assert killed
+    runner.run(lambda: job.status in (S.COMPLETED, S.FAILED), poll_seconds=0.05,
+               timeout_seconds=120)  # fmt: skip
+    assert job.status == S.COMPLETED
+    counts = invocations_per_frame(tmp_path / "work")
+    assert all(counts[f] == 1 for f in done_before)
+    assert sorted(frames_in(out)) == list(range(1, 13))
+    assert runner.starts[victim.id] == 2 and victim.error_count == 1
+
+
+def test_a_broken_scene_fails_its_job_with_the_renderers_message_and_others_finish(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "broken.pov"
+    broken.write_text(BROKEN_SCENE)
+    manager = farm(nodes=2)
+    good = spin_job(tmp_path / "good", 4, 2, "good")
+    bad = spin_job(tmp_path / "bad", 4, 2, "bad", f"SceneFile={broken}")
+    manager.submit_job(good)
+    manager.submit_job(bad)
+    render(manager, [good, bad], tmp_path / "work")
+    assert good.status == S.COMPLETED
+    assert bad.status == S.FAILED
+    reason = bad.failure_reason or ""
+    assert ("corrupt scene" in reason and "broken.pov" in reason) or "Parse Error" in reason
+
+
+def test_render_farm_render_as_a_user_types_it(tmp_path: Path) -> None:
+    out = tmp_path / "renders"
+    result = CliRunner().invoke(
+        app,
+        ["render", str(SPIN / "template.yaml"), "--nodes", "2", "--workdir",
+         str(tmp_path / "work"), "-p", f"OutputDirectory={out}", "-p", "Frames=6",
+         "-p", "Width=32", "-p", "Height=24", "--timeout", "120"],
+        env={"COLUMNS": "100"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output and "6/6" in result.output
+    assert len(list(out.glob("spin_*.png"))) == 6
+
+
+def _kill_renderer(workdir: Path) -> bool:
+    """SIGKILL a running povray started for this test (found by its working directory)."""
+    for _ in range(200):
+        for pid in _pids_of("povray"):
+            try:
+                cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            except OSError:
+                continue
+            if workdir in cwd.parents:
+                os.kill(pid, signal.SIGKILL)
+                return True
+        time.sleep(0.01)
+    return False
+
+
+def _pids_of(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
