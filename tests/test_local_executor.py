@@ -105,6 +105,8 @@ def test_a_shot_renders_every_frame_once_over_several_nodes(tmp_path: Path) -> N
     assert job.status == S.COMPLETED and job.progress == 100.0
     assert renders_per_frame(out) == dict.fromkeys(range(1, 13), 1)
     assert set(runner.starts.values()) == {1}
+    assert len(runner.dispatch_seconds) == 6 and all(d >= 0 for d in runner.dispatch_seconds)
+    assert runner.render_seconds > 0
     logs = list((tmp_path / "work").rglob("render.log"))
     assert len(logs) == 6 and all("written" in log.read_text() for log in logs)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -31,3 +32,8 @@ class TaskEvent:
     error: str | None = None
     failure: RenderFailure | None = None
     log: Path | None = None
+    seconds: float | None = None
+    """On ``finished`` and ``failed``: how long the renderer processes of this run took."""
+    at: float = field(default_factory=time.monotonic)
+    """When it happened (``time.monotonic()``); ``started`` is when the first render process
+    of the run was started."""

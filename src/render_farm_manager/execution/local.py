@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class _Run:
     frames_before: int
     directory: Path
     output: str = ""
+    busy_seconds: float = 0.0
+    started: bool = False
     process: subprocess.Popen[str] | None = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -156,7 +159,6 @@ class LocalExecutor(Executor):
         try:
             run.directory.mkdir(parents=True, exist_ok=True)
             with log_path.open("w", encoding="utf-8", errors="replace") as log:
-                self._emit(run, EventKind.STARTED, log=log_path)
                 if not run.plan:
                     self._fail(run, "the task has no command to run", RenderFailure.SCENE, log_path)
                     return
@@ -173,7 +175,7 @@ class LocalExecutor(Executor):
                     if not ok:
                         return
                     done += len(frames)
-                self._emit(run, EventKind.FINISHED, log=log_path)
+                self._emit(run, EventKind.FINISHED, log=log_path, seconds=run.busy_seconds)
         finally:
             self._finish(run)
 
@@ -210,6 +212,10 @@ class LocalExecutor(Executor):
             self._fail(run, f"cannot start {argv[0]!r}: {error}", RenderFailure.NODE, log_path)
             return False
         process = run.process
+        began = time.monotonic()
+        if not run.started:
+            run.started = True
+            self._emit(run, EventKind.STARTED, log=log_path)
         reading = _Reading(set(frames))
         assert process.stdout is not None
         with process.stdout:
@@ -218,6 +224,7 @@ class LocalExecutor(Executor):
                 flush()
                 self._read(run, reading, adapter, line, done_before)
         returncode = process.wait()
+        run.busy_seconds += time.monotonic() - began
         if run.cancelled:
             return False
         if returncode != 0:
@@ -255,7 +262,14 @@ class LocalExecutor(Executor):
             self._emit(run, EventKind.PROGRESS, progress=min(99.9, 100.0 * done / run.frames_total))
 
     def _fail(self, run: _Run, error: str, kind: RenderFailure, log_path: Path) -> None:
-        self._emit(run, EventKind.FAILED, error=error, failure=kind, log=log_path)
+        self._emit(
+            run,
+            EventKind.FAILED,
+            error=error,
+            failure=kind,
+            log=log_path,
+            seconds=run.busy_seconds,
+        )
 
 
 def _kill_group(process: subprocess.Popen[str], grace: float) -> None:

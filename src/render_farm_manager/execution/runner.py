@@ -29,17 +29,30 @@ class FarmRunner:
         """Task id → the attempt the executor runs now (older attempts' events are stale)."""
         self.starts: dict[str, int] = {}
         """Task id → how many times it was started (a render per start)."""
+        self.render_seconds = 0.0
+        """Time the executor's render processes took, over every finished or failed run."""
+        self.dispatch_seconds: list[float] = []
+        """For each render started: from the start of the cycle that placed it to its first
+        process running."""
+        self._decided_at: dict[tuple[str, int], float] = {}
 
     def step(self) -> int:
         """Apply events, decide, carry the decisions out. Returns the events applied."""
         applied = self.apply(self.executor.events())
+        decided = time.monotonic()
         self.manager.run_scheduling_cycle()
-        self.reconcile()
+        self.reconcile(decided)
         return applied
 
     def apply(self, events: list[TaskEvent]) -> int:
         applied = 0
         for event in events:
+            if event.seconds is not None:
+                self.render_seconds += event.seconds
+            if event.kind == EventKind.STARTED:
+                decided = self._decided_at.pop((event.task_id, event.attempt), None)
+                if decided is not None:
+                    self.dispatch_seconds.append(event.at - decided)
             if self.attempts.get(event.task_id) != event.attempt:
                 continue  # from a render that was stopped since
             job = self.manager.jobs.get(event.task_id)
@@ -73,8 +86,9 @@ class FarmRunner:
         elif event.kind == EventKind.NODE_LOST:
             manager.handle_node_failure(event.node_id, event.error or "node lost")
 
-    def reconcile(self) -> None:
-        """Make the executor run exactly the work the manager has on nodes."""
+    def reconcile(self, decided: float | None = None) -> None:
+        """Make the executor run exactly the work the manager has on nodes (``decided``: when
+        the cycle that placed new work began, for the dispatch latency)."""
         manager, executor = self.manager, self.executor
         wanted = {
             job.id: job.assigned_node_id
@@ -91,8 +105,11 @@ class FarmRunner:
                 continue
             if self.attempts.get(task_id) is not None:
                 continue  # finished here; its last events are still to be applied
-            self.attempts[task_id] = executor.start(manager.jobs[task_id], node_id)
+            attempt = executor.start(manager.jobs[task_id], node_id)
+            self.attempts[task_id] = attempt
             self.starts[task_id] = self.starts.get(task_id, 0) + 1
+            if decided is not None:
+                self._decided_at[task_id, attempt] = decided
 
     def run(
         self,
