@@ -726,6 +726,12 @@ class RenderFarmManager:
             ]
 
     @property
+    def state_version(self) -> int:
+        """Changes whenever the farm's state does (every committed change): a caller that saw
+        the same version has nothing new to look at."""
+        return self._path.version
+
+    @property
     def queue_length(self) -> int:
         """Jobs eligible to run now and waiting for a node."""
         return len(self._path.index.queue)

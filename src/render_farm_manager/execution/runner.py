@@ -22,9 +22,15 @@ S = RenderJobStatus
 
 
 class FarmRunner:
-    def __init__(self, manager: RenderFarmManager, executor: Executor) -> None:
+    def __init__(
+        self, manager: RenderFarmManager, executor: Executor, idle_cycle_seconds: float = 1.0
+    ) -> None:
         self.manager = manager
         self.executor = executor
+        self.idle_cycle_seconds = idle_cycle_seconds
+        """With no event and no change, a cycle still runs this often (deferrals end, previews
+        fall due); otherwise a step without news costs nothing."""
+        self._last_cycle: tuple[float, int] | None = None
         self.attempts: dict[str, int] = {}
         """Task id → the attempt the executor runs now (older attempts' events are stale)."""
         self.starts: dict[str, int] = {}
@@ -40,8 +46,15 @@ class FarmRunner:
         """Apply events, decide, carry the decisions out. Returns the events applied."""
         applied = self.apply(self.executor.events())
         decided = time.monotonic()
-        self.manager.run_scheduling_cycle()
-        self.reconcile(decided)
+        last = self._last_cycle
+        version = self.manager.state_version
+        quiet = last is not None and version == last[1] and decided - last[0] < (
+            self.idle_cycle_seconds
+        )
+        if not quiet:
+            self.manager.run_scheduling_cycle()
+            self.reconcile(decided)
+            self._last_cycle = (decided, self.manager.state_version)
         return applied
 
     def apply(self, events: list[TaskEvent]) -> int:
