@@ -163,3 +163,23 @@ def test_a_job_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     big.write_bytes(b" " * (10 * 1024 * 1024 + 1))
     with pytest.raises(JobFileError, match="larger than 10 MB"):
         load_job_file(big)
+
+
+@pytest.mark.parametrize("frames", [5, "1-3", None])
+def test_frames_reported_must_be_a_list_of_numbers(frames) -> None:
+    from builders import make_farm
+
+    from render_farm_manager.core.errors import InvalidInputError
+    from render_farm_manager.core.models import RenderJob
+
+    manager, clock = make_farm(nodes=1)
+    manager.submit_job(
+        RenderJob(
+            id="s", name="s", client_id="c1", deadline=clock.now().replace(year=2030),
+            estimated_duration_hours=1, frames="1-3",
+        )
+    )  # fmt: skip
+    task = manager.tasks_of("s")[0]
+    with pytest.raises(InvalidInputError, match="frames"):
+        manager.report_frames_done(task.id, frames)
+    assert task.frames_done == []

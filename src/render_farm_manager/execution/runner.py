@@ -48,8 +48,10 @@ class FarmRunner:
         decided = time.monotonic()
         last = self._last_cycle
         version = self.manager.state_version
-        quiet = last is not None and version == last[1] and decided - last[0] < (
-            self.idle_cycle_seconds
+        quiet = (
+            last is not None
+            and version == last[1]
+            and decided - last[0] < (self.idle_cycle_seconds)
         )
         if not quiet:
             self.manager.run_scheduling_cycle()
