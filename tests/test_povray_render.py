@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from render_farm_manager.cli import app
 from render_farm_manager.core.clock import ManualClock
 from render_farm_manager.core.manager import RenderFarmManager
-from render_farm_manager.core.models import Client, RenderJobStatus
+from render_farm_manager.core.models import Client, RenderJob, RenderJobStatus
 from render_farm_manager.execution.local import LocalExecutor
 from render_farm_manager.execution.local_farm import local_nodes
 from render_farm_manager.execution.runner import FarmRunner
@@ -210,3 +211,48 @@ def _pids_of(name: str) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def test_a_preempted_render_resumes_from_its_state_and_gives_the_same_pixels(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "farm"
+    manager = farm(nodes=1)
+    job = spin_job(out, 2, 2, "spin", "Width=480", "Height=360")
+    job.supports_checkpoint = True
+    job.preview_first = False  # one task of two frames
+    manager.submit_job(job)
+    executor = LocalExecutor(tmp_path / "work", kill_grace_seconds=5)
+    runner = FarmRunner(manager, executor)
+    (task,) = manager.tasks_of("spin")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (task.status == S.RUNNING and task.progress >= 15):
+        runner.step()
+        time.sleep(0.02)
+    assert task.status == S.RUNNING and 15 <= task.progress < 100, task.progress
+    urgent = RenderJob(
+        id="urgent", name="urgent", client_id="c", deadline=time_now().replace(year=2027),
+        estimated_duration_hours=0.01, command=[sys.executable, "-c", "pass"],
+    )  # fmt: skip
+    manager.submit_emergency_job(urgent)
+    assert task.status == S.QUEUED  # preempted for the emergency
+    runner.run(lambda: job.status == S.COMPLETED, poll_seconds=0.05, timeout_seconds=120)
+    assert urgent.status == S.COMPLETED and job.status == S.COMPLETED
+    assert runner.starts[task.id] == 2
+    task_dir = tmp_path / "work" / re.sub(r"[^A-Za-z0-9._-]+", "_", task.id)
+    first, second = (log.read_text() for log in sorted(task_dir.rglob("render.log")))
+    assert "+C" not in first.splitlines()[0]
+    # the rerun did not start over: it skipped what was written or continued a frame's state
+    progress = [int(n) for n in re.findall(r"Rendered (\d+) of", second.replace("\r", "\n"))]
+    assert "continue requested; skipping" in second or (progress and progress[0] > 1024)
+    assert "+C" in second.splitlines()[0]  # the rerun continued from POV-Ray's state
+
+    single = tmp_path / "single"
+    single.mkdir()
+    subprocess.run(
+        ["povray", f"+I{SPIN / 'spin.pov'}", f"+O{single}/spin_.png", "+W480", "+H360",
+         "+KFI1", "+KFF2", "-D", "+WT1"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    for frame, pixels in frames_in(single).items():
+        assert np.array_equal(frames_in(out)[frame], pixels), f"frame {frame} differs"

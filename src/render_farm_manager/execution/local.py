@@ -75,6 +75,7 @@ class _Run:
     output: str = ""
     busy_seconds: float = 0.0
     started: bool = False
+    resume: bool = False
     process: subprocess.Popen[str] | None = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,6 +95,8 @@ class LocalExecutor(Executor):
         self._events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self._attempts = itertools.count(1)
         self._lock = threading.Lock()
+        self._ran: set[str] = set()
+        """Tasks started here before: a rerun continues from the renderer's saved state."""
 
     # -- the interface -------------------------------------------------------------------------
 
@@ -106,9 +109,12 @@ class LocalExecutor(Executor):
             done = len(set(task.frames_done)) if isinstance(task, RenderTask) else 0
             directory = self.workdir / _safe(task.id) / f"attempt-{attempt}"
             plan = work_plan(task)
+            resume = task.id in self._ran
+            self._ran.add(task.id)
             run = _Run(
                 task.id, node_id, attempt, plan, frames_total, done, directory, task.output_path
             )
+            run.resume = resume
             self._runs[task.id] = run
         threading.Thread(target=self._work, args=(run,), daemon=True, name=task.id).start()
         return attempt
@@ -190,8 +196,10 @@ class LocalExecutor(Executor):
     ) -> bool:
         write = log.write  # type: ignore[attr-defined]
         flush = log.flush  # type: ignore[attr-defined]
-        write(f"$ {' '.join(argv)}\n")
         adapter = self.adapter_for(argv)
+        if run.resume and adapter is not None:
+            argv = argv + [a for a in adapter.resume_arguments() if a not in argv]
+        write(f"$ {' '.join(argv)}\n")
         try:
             with run.lock:
                 if run.cancelled:

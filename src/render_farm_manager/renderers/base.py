@@ -65,6 +65,11 @@ class RendererAdapter(ABC):
     def classify(self, returncode: int, output_tail: Sequence[str]) -> FailureKind:
         """The kind of a failed run, from its exit code and its last lines of output."""
 
+    def resume_arguments(self) -> list[str]:
+        """Arguments that make a rerun continue from the renderer's own saved state where it
+        has one (none by default: the rerun renders the frames left from scratch)."""
+        return []
+
     def frame_path(self, request: RenderRequest, frame: int) -> Path:
         """Where the adapter's command writes ``frame`` (for checking and previews)."""
         return request.output_dir / f"frame.{frame:04d}.png"

@@ -272,6 +272,11 @@ class POVRayAdapter(RendererAdapter):
             self._failure = kind
         return OutputLine(error=text, failure=kind)
 
+    def resume_arguments(self) -> list[str]:
+        """``+C``: frames already written are skipped, a half-rendered one continues from its
+        ``.pov-state`` file."""
+        return ["+C"]
+
     def classify(self, returncode: int, output_tail: Sequence[str]) -> FailureKind:
         """Out of memory (including ``std::bad_alloc`` while parsing) before scene errors;
         anything else — interrupted runs, crashes, unwritable output — counts against the
