@@ -1106,3 +1106,20 @@ def test_editing_a_task_carried_field_of_a_shot_reaches_its_tasks_or_is_refused(
         assert sorted(f for t in tasks for f in t.task_frames) == list(range(1, 49))
     else:
         assert all(getattr(t, field) == getattr(shot, field) for t in tasks)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"status": "sleeping"}, {"offset": -1}, {"limit": -5}, {"offset": 1.5}, {"limit": "all"}],
+)
+def test_task_statuses_refuse_bad_paging_or_status(arguments):
+    manager, _ = make_farm(nodes=1)
+    submitted(manager)
+    with pytest.raises(InvalidInputError):
+        manager.get_task_statuses("shot", **arguments)
+
+
+def test_task_statuses_of_an_unknown_job_raise():
+    manager, _ = make_farm(nodes=1)
+    with pytest.raises(RenderFarmError):
+        manager.get_task_statuses("nope")
