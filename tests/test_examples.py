@@ -61,9 +61,17 @@ CHECKED = {
     "basic_initialization.py",
     "custom_initialization.py",
     "submit_and_monitor.py",
+    "shot_with_frames.py",
     "simulated_night.py",
 }
 
 
 def test_every_example_is_run_by_a_test_above():
     assert {path.name for path in EXAMPLES.glob("*.py")} == CHECKED
+
+
+def test_a_shot_is_split_into_tasks_and_rendered_to_the_end():
+    out = run("shot_with_frames.py").splitlines()
+    assert out[0].startswith("Tasks: ") and "[[1001], [1240], [1121]]" in out[0]
+    assert out[1] == "Status: completed, frames 240/240"
+    assert out[2] == "On time: True"
