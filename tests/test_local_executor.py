@@ -242,3 +242,31 @@ def _wait_for(executor: LocalExecutor, kind: EventKind, timeout: float = 20):
             return seen
         time.sleep(0.02)
     raise AssertionError(f"no {kind} event in {seen}")
+
+
+def test_pausing_a_shot_stops_its_renders_and_resuming_renders_only_the_frames_left(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    manager, _ = farm(nodes=1)
+    job = shot("s", out, frames="1-6", chunk=6, pause=0.25)
+    manager.submit_job(job)
+    executor = LocalExecutor(
+        tmp_path / "work", adapter_for=lambda argv: FrameLines(), kill_grace_seconds=1
+    )
+    runner = FarmRunner(manager, executor)
+    (task,) = manager.tasks_of("s")
+    deadline = time.monotonic() + 30
+    while not task.frames_done and time.monotonic() < deadline:
+        runner.step()
+        time.sleep(0.02)
+    assert manager.pause_job("s")
+    runner.step()
+    assert executor.running() == {} and task.status == S.PAUSED
+    done = list(task.frames_done)
+    assert manager.resume_job("s")
+    assert run_all(runner, [job])
+    assert job.status == S.COMPLETED
+    counts = renders_per_frame(out)
+    assert all(counts[f] == 1 for f in done) and set(counts) == set(range(1, 7))
