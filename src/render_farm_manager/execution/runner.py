@@ -76,8 +76,13 @@ class FarmRunner:
             applied += 1
             try:
                 self._apply(event)
-            except RenderFarmError:  # the manager refused it: the state stays as it was
-                continue
+            except RenderFarmError as error:  # refused: the state stays as it was, on record
+                self.manager.audit_logger.log_event(
+                    "executor_event_refused",
+                    f"{event.kind.value} of {event.task_id} on {event.node_id} refused: {error}",
+                    job_id=event.task_id,
+                    node_id=event.node_id,
+                )
         return applied
 
     def _apply(self, event: TaskEvent) -> None:
