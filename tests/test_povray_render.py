@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from render_farm_manager.cli import app
 from render_farm_manager.core.clock import ManualClock
+from render_farm_manager.core.errors import InvalidInputError
 from render_farm_manager.core.manager import RenderFarmManager
 from render_farm_manager.core.models import Client, RenderJob, RenderJobStatus
 from render_farm_manager.execution.local import LocalExecutor
@@ -256,3 +257,32 @@ def test_a_preempted_render_resumes_from_its_state_and_gives_the_same_pixels(
     )  # fmt: skip
     for frame, pixels in frames_in(single).items():
         assert np.array_equal(frames_in(out)[frame], pixels), f"frame {frame} differs"
+
+
+def test_preview_frames_get_a_quick_low_resolution_pass_first(tmp_path: Path) -> None:
+    out = tmp_path / "farm"
+    manager = farm(nodes=2)
+    job = spin_job(out, 12, 3, "spin", "Width=320", "Height=240")
+    job.preview_scale = 0.25
+    manager.submit_job(job)
+    preview_frames = {t.task_frames[0] for t in manager.tasks_of("spin") if t.preview}
+    assert {1, 12, 7} <= preview_frames
+    render(manager, [job], tmp_path / "work")
+    assert job.status == S.COMPLETED
+    previews = manager.get_job_status("spin")["previews"]
+    assert {p["frame"] for p in previews} == preview_frames
+    for shown in previews:
+        files = list(Path(shown["path"]).glob(f"spin_{shown['frame']:02d}.png"))
+        assert files and imread(files[0]).shape[:2] == (60, 80)  # a quarter of 320x240
+    assert imread(next(out.glob("spin_01.png"))).shape[:2] == (240, 320)
+    events = [e.event_type for e in manager.audit_logger.entries]
+    assert events.index("preview_ready") < events.index("job_completed")
+
+
+def test_a_preview_of_a_frame_the_task_does_not_have_is_refused(tmp_path: Path) -> None:
+    manager = farm(nodes=1)
+    manager.submit_job(spin_job(tmp_path, 4, 2, "spin"))
+    task = manager.tasks_of("spin")[0]
+    with pytest.raises(InvalidInputError, match="frame 99"):
+        manager.record_preview(task.id, 99, str(tmp_path))
+    assert manager.get_job_status("spin")["previews"] == []

@@ -421,3 +421,22 @@ def test_an_option_povray_does_not_know_is_a_scene_failure() -> None:
         "Failed to parse command-line option\n",
     ]
     assert POVRayAdapter().classify(1, [line.rstrip("\n") for line in lines]) is FailureKind.SCENE
+
+
+def test_a_preview_command_is_the_same_render_smaller_without_antialiasing(tmp_path) -> None:
+    from render_farm_manager.renderers.povray import POVRayAdapter
+
+    argv = ["povray", "+Iscene.pov", f"+O{tmp_path}/out/shot_.png", "+W640", "+H360",
+            "+A0.3", "+KFI1", "+KFF48", "+SF7", "+EF7", "-D"]  # fmt: skip
+    made = POVRayAdapter().preview_command(argv, 0.25)
+    assert made is not None
+    command, directory = made
+    assert directory == tmp_path / "out" / "preview"
+    assert command == ["povray", "+Iscene.pov", f"+O{directory}/shot_.png", "+W160", "+H90",
+                       "+KFI1", "+KFF48", "+SF7", "+EF7", "-D", "-A"]  # fmt: skip
+
+
+def test_no_preview_command_without_an_output_name() -> None:
+    from render_farm_manager.renderers.povray import POVRayAdapter
+
+    assert POVRayAdapter().preview_command(["povray", "+Iscene.pov", "+W64"], 0.5) is None

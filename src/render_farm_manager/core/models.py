@@ -325,6 +325,9 @@ class RenderJob(FarmModel):
     """Node attributes the job needs: each name must have one of the listed values."""
     command: list[str] = Field(default_factory=list, max_length=10_000)
     """What a task runs (an argv list; ``{start}``, ``{end}``, ``{frames}`` are replaced)."""
+    preview_scale: float | None = Field(default=None, gt=0, lt=1)
+    """Render each preview-first frame at this fraction of the resolution before its full
+    render (where the renderer's adapter can), so a director sees the shot early."""
 
     @property
     def is_shot(self) -> bool:
@@ -395,6 +398,9 @@ class RenderTask(RenderJob):
     frames_done: list[int] = Field(default_factory=list)
     shot_hours_per_node: float = Field(default=0.0, ge=0, le=MAX_HOURS)
     """The shot's work per node it can get: the task's deadline slack is the shot's."""
+    preview: bool = False
+    """One of the shot's preview-first frames: with ``preview_scale``, a low-resolution pass of
+    it is rendered first."""
 
     @property
     def is_shot(self) -> bool:

@@ -70,6 +70,15 @@ class ShotAPI:
                 new_count=count,
             )
 
+    def record_preview(self, task_id: str, frame: int, path: str) -> None:
+        """A worker wrote a low-resolution pass of ``frame`` of a task to ``path``: the shot's
+        status lists it with the time it became available."""
+        with self._path.change():
+            task = self._known_job(task_id)
+            number = whole_number(frame, "frame", minimum=-(10**9))
+            where = identifier(path, "path")
+            self._shots.record_preview(task, number, where)
+
     def get_task_statuses(
         self,
         job_id: str,

@@ -29,6 +29,7 @@ S = RenderJobStatus
 TASK_FIELDS = frozenset(
     {"deadline", "can_be_preempted", "supports_checkpoint", "energy_intensive"}
     | {"supports_progressive_output", "output_path", "client_id", "machine_limit"}
+    | {"preview_scale"}
 )
 """Shot fields every unfinished task carries: an edit of the shot reaches its tasks."""
 STEP_FIELDS = frozenset(

@@ -111,6 +111,7 @@ def shot_fields(
         "frames_total": shots.frames_total.get(shot.id, 0),
         "frames_done": shots.frames_done.get(shot.id, 0),
         "tasks_total": len(shots.tasks.get(shot.id, ())),
+        "previews": [dict(p) for p in shots.previews.get(shot.id, [])],
         "tasks_by_status": {S(k).value: v for k, v in counts.items() if v},
         "running_tasks": [task_row(t) for t in shots.running_tasks(shot)],
         "estimated_completion": finish,

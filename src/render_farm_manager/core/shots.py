@@ -69,6 +69,8 @@ class ShotChanges(ShotOperations):
         self.counts: dict[str, dict[S, int]] = {}
         self.frames_done: dict[str, int] = {}
         self.frames_total: dict[str, int] = {}
+        self.previews: dict[str, list[dict[str, Any]]] = {}
+        """Shot id → the previews written, in the order they became available."""
         self.observed: dict[str, tuple[float, float]] = {}
         """Shot id → (hours its completed tasks took, hours they were estimated at)."""
         path.after_move = self.tasks_moved
@@ -212,6 +214,7 @@ class ShotChanges(ShotOperations):
                 "supports_checkpoint",
                 "energy_intensive",
                 "emergency",
+                "preview_scale",
                 "machine_limit",
                 "gpu_count",
                 "gpu_memory_gb",
@@ -256,6 +259,7 @@ class ShotChanges(ShotOperations):
             limits=dict(values.get("limits", shot.limits)),
             command=list(step.command or shot.command),
             shot_hours_per_node=min(per_node, 100_000.0),
+            preview=planned.preview,
             status=S.PENDING,
             submission_time=now,
         )
@@ -368,6 +372,32 @@ class ShotChanges(ShotOperations):
                     self.jobs.pause(task, "held: another task of the job failed")
 
     # -- frames reported by a worker -----------------------------------------------------------
+
+    def record_preview(self, task: RenderJob, frame: int, path: str) -> None:
+        """A low-resolution pass of ``frame`` of a task is on disk at ``path``."""
+        if not isinstance(task, RenderTask) or frame not in task.task_frames:
+            raise InvalidInputError(
+                f"frame {frame} is not a frame of task {task.id!r}",
+                field="frame",
+                object_id=task.id,
+            )
+        path_ = self.path
+        now = path_.now()
+        shot = path_.jobs[task.job_id]
+        entry = {"frame": frame, "path": path, "task_id": task.id, "at": now}
+        path_.tx.set_item(self.previews, shot.id, [*self.previews.get(shot.id, []), entry])
+        path_.write(task, "last_progressive_output_time", now)
+        path_.write(shot, "last_progressive_output_time", now)
+        path_.log(
+            "log_event",
+            "preview_ready",
+            f"Preview of frame {frame} of job {shot.id} written to {path}",
+            job_id=shot.id,
+            client_id=shot.client_id,
+            node_id=task.assigned_node_id,
+            frame=frame,
+            path=path,
+        )
 
     def report_frames(self, task: RenderJob, frames: list[int]) -> int:
         """Frames of a task written to disk: never rendered again. Returns how many were new."""

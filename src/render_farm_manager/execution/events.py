@@ -17,6 +17,8 @@ class EventKind(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     NODE_LOST = "node_lost"
+    PREVIEW = "preview"
+    """A low-resolution pass of ``frame`` was written (in ``path``)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class TaskEvent:
     error: str | None = None
     failure: RenderFailure | None = None
     log: Path | None = None
+    path: Path | None = None
     seconds: float | None = None
     """On ``finished`` and ``failed``: how long the renderer processes of this run took."""
     at: float = field(default_factory=time.monotonic)

@@ -61,6 +61,7 @@ class _Reading:
     reported: set[int] = field(default_factory=set)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     last_error: str | None = None
+    preview: Path | None = None
 
 
 @dataclass
@@ -76,6 +77,7 @@ class _Run:
     busy_seconds: float = 0.0
     started: bool = False
     resume: bool = False
+    preview_scale: float | None = None
     process: subprocess.Popen[str] | None = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +117,8 @@ class LocalExecutor(Executor):
                 task.id, node_id, attempt, plan, frames_total, done, directory, task.output_path
             )
             run.resume = resume
+            if isinstance(task, RenderTask) and task.preview and task.preview_scale:
+                run.preview_scale = task.preview_scale
             self._runs[task.id] = run
         threading.Thread(target=self._work, args=(run,), daemon=True, name=task.id).start()
         return attempt
@@ -175,6 +179,8 @@ class LocalExecutor(Executor):
                         message = f"cannot create the output directory {run.output}: {error}"
                         self._fail(run, message, RenderFailure.NODE, log_path)
                         return
+                if run.preview_scale is not None:
+                    self._preview_pass(run, log, log_path)
                 done = run.frames_before
                 for argv, frames in run.plan:
                     ok = self._run_command(run, argv, frames, done, log, log_path)
@@ -193,11 +199,14 @@ class LocalExecutor(Executor):
         done_before: int,
         log: object,
         log_path: Path,
+        preview: Path | None = None,
     ) -> bool:
+        """Run one command; ``preview``: it is a preview pass writing there (its frames are
+        previews, and its failure is not the task's)."""
         write = log.write  # type: ignore[attr-defined]
         flush = log.flush  # type: ignore[attr-defined]
         adapter = self.adapter_for(argv)
-        if run.resume and adapter is not None:
+        if run.resume and adapter is not None and preview is None:
             argv = argv + [a for a in adapter.resume_arguments() if a not in argv]
         write(f"$ {' '.join(argv)}\n")
         try:
@@ -224,7 +233,7 @@ class LocalExecutor(Executor):
         if not run.started:
             run.started = True
             self._emit(run, EventKind.STARTED, log=log_path)
-        reading = _Reading(set(frames))
+        reading = _Reading(set(frames), preview=preview)
         assert process.stdout is not None
         with process.stdout:
             for line in process.stdout:
@@ -235,6 +244,9 @@ class LocalExecutor(Executor):
         run.busy_seconds += time.monotonic() - began
         if run.cancelled:
             return False
+        if returncode != 0 and preview is not None:
+            write(f"the preview pass failed (exit code {returncode}); rendering the frames\n")
+            return True
         if returncode != 0:
             tail = list(reading.tail)
             kind = adapter.classify(returncode, tail) if adapter else RenderFailure.NODE
@@ -243,8 +255,31 @@ class LocalExecutor(Executor):
             return False
         for frame in frames:
             if frame not in reading.reported:
-                self._emit(run, EventKind.FRAME_DONE, frame=frame)
+                self._done(run, reading, frame)
         return True
+
+    def _done(self, run: _Run, reading: _Reading, frame: int) -> None:
+        reading.reported.add(frame)
+        if reading.preview is not None:
+            self._emit(run, EventKind.PREVIEW, frame=frame, path=reading.preview)
+        else:
+            self._emit(run, EventKind.FRAME_DONE, frame=frame)
+
+    def _preview_pass(self, run: _Run, log: object, log_path: Path) -> None:
+        """A quick low-resolution pass of the task's frames, where the adapter can make one."""
+        assert run.preview_scale is not None
+        for argv, frames in run.plan:
+            adapter = self.adapter_for(argv)
+            made = adapter.preview_command(argv, run.preview_scale) if adapter else None
+            if made is None:
+                return
+            command, directory = made
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return
+            if not self._run_command(run, command, frames, 0, log, log_path, preview=directory):
+                return
 
     def _read(
         self,
@@ -263,9 +298,8 @@ class LocalExecutor(Executor):
             reading.last_error = said.error
         frame = said.frame_done
         if frame is not None and frame in reading.wanted and frame not in reading.reported:
-            reading.reported.add(frame)
-            self._emit(run, EventKind.FRAME_DONE, frame=frame)
-        if said.frame_progress is not None and run.frames_total:
+            self._done(run, reading, frame)
+        if said.frame_progress is not None and run.frames_total and reading.preview is None:
             done = done_before + len(reading.reported) + said.frame_progress / 100.0
             self._emit(run, EventKind.PROGRESS, progress=min(99.9, 100.0 * done / run.frames_total))
 

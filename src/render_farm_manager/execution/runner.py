@@ -103,6 +103,8 @@ class FarmRunner:
                 node_id=event.node_id,
                 failure=event.failure or "node",
             )
+        elif event.kind == EventKind.PREVIEW and event.frame is not None:
+            manager.record_preview(event.task_id, event.frame, str(event.path or ""))
         elif event.kind == EventKind.NODE_LOST:
             manager.handle_node_failure(event.node_id, event.error or "node lost")
 

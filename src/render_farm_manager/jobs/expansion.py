@@ -26,6 +26,8 @@ class PlannedTask:
     """Estimated hours at reference speed."""
     depends_on: tuple[str, ...]
     """Ids of tasks of the same shot this one waits for."""
+    preview: bool = False
+    """One of the preview-first frames (first, last, middle, every Nth)."""
 
 
 def steps_of(job: RenderJob) -> list[JobStep]:
@@ -139,7 +141,7 @@ def plan_tasks(
         frames = frames_of[step.name]
         per_frame = step.estimated_hours_per_frame or default_per_frame
         prefix = f"{job.id}/{step.name}/"
-        groups = _groups(step, job, frames, per_frame, speed, hours_left)
+        groups, previews = _groups(step, job, frames, per_frame, speed, hours_left)
         if len(planned) + len(groups) > MAX_TASKS:
             raise InvalidInputError(
                 f"job {job.id!r} would have more than {MAX_TASKS} tasks; use a larger chunk size",
@@ -167,6 +169,7 @@ def plan_tasks(
                     frames=tuple(group),
                     hours=per_frame * max(1, len(group)),
                     depends_on=tuple(dict.fromkeys(depends)),
+                    preview=number <= previews,
                 )
             )
         tasks_of_step[step.name] = ids
@@ -180,21 +183,23 @@ def _groups(
     per_frame: float,
     speed: float,
     hours_left: float | None,
-) -> list[list[int]]:
+) -> tuple[list[list[int]], int]:
+    """The step's frames in tasks, and how many of the first tasks are preview frames."""
     if not frames:
-        return [[]]
+        return [[]], 0
     size = chunk_size_for(step, job, per_frame, speed, hours_left)
     if not job.preview_first:
-        return _chunks(frames, size)
+        return _chunks(frames, size), 0
     singles, coarse = preview_first_order(frames, job.preview_every, size)
     early = set(singles) | set(coarse)
     position = {frame: index for index, frame in enumerate(frames)}
     rest = [frame for frame in frames if frame not in early]
     groups = [[frame] for frame in singles]
     groups += [[frame] for frame in coarse]
+    previews = len(groups)
     for run in contiguous_pieces(rest, position):
         groups += _chunks(run, size)
-    return groups
+    return groups, previews
 
 
 def _chunks(frames: list[int], size: int) -> list[list[int]]:

@@ -65,6 +65,12 @@ class RendererAdapter(ABC):
     def classify(self, returncode: int, output_tail: Sequence[str]) -> FailureKind:
         """The kind of a failed run, from its exit code and its last lines of output."""
 
+    def preview_command(self, argv: Sequence[str], scale: float) -> tuple[list[str], Path] | None:
+        """``argv`` made into a quick low-resolution pass (``scale`` of the resolution) writing
+        into a ``preview`` directory beside the frames: (the command, that directory), or None
+        when the adapter cannot make one."""
+        return None
+
     def resume_arguments(self) -> list[str]:
         """Arguments that make a rerun continue from the renderer's own saved state where it
         has one (none by default: the rerun renders the frames left from scratch)."""

@@ -272,6 +272,27 @@ class POVRayAdapter(RendererAdapter):
             self._failure = kind
         return OutputLine(error=text, failure=kind)
 
+    def preview_command(self, argv: Sequence[str], scale: float) -> tuple[list[str], Path] | None:
+        """The same frames at ``scale`` of the width and height, without anti-aliasing, written
+        under ``preview/`` beside the frames (``+O`` must name the output)."""
+        out: list[str] = []
+        directory: Path | None = None
+        for arg in argv:
+            head = arg[:2].upper()
+            if head in ("+W", "+H") and arg[2:].isdigit():
+                out.append(f"{arg[:2]}{max(1, round(int(arg[2:]) * scale))}")
+            elif head == "+O" and len(arg) > 2:
+                target = Path(arg[2:].strip('"'))
+                directory = target.parent / "preview"
+                out.append(f"+O{directory / target.name}")
+            elif head in ("+A", "-A"):
+                continue
+            else:
+                out.append(arg)
+        if directory is None:
+            return None
+        return [*out, "-A"], directory
+
     def resume_arguments(self) -> list[str]:
         """``+C``: frames already written are skipped, a half-rendered one continues from its
         ``.pov-state`` file."""
