@@ -13,8 +13,9 @@ from builders import make_farm, make_node
 
 from render_farm_manager.core.models import RenderJob, RenderJobStatus
 from render_farm_manager.execution.events import EventKind
-from render_farm_manager.execution.local import LocalExecutor, work_plan
+from render_farm_manager.execution.local import LocalExecutor
 from render_farm_manager.execution.runner import FarmRunner
+from render_farm_manager.jobs.commands import work_left
 from render_farm_manager.renderers.base import (
     FailureKind,
     OutputLine,
@@ -86,6 +87,30 @@ def renders_per_frame(out: Path) -> dict[int, int]:
     return counts
 
 
+def step_until(runner: FarmRunner, condition, timeout: float = 30):
+    """Step the runner until ``condition()`` gives something true (returned), or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runner.step()
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    return None
+
+
+def half_done(manager, shot_id: str = "s"):
+    """A running task of the shot with some frames done and some left, if any."""
+    return next(
+        (
+            t
+            for t in manager.tasks_of(shot_id)
+            if t.status == S.RUNNING and t.frames_done and t.frames_left
+        ),
+        None,
+    )
+
+
 def run_all(runner: FarmRunner, jobs: list[RenderJob], timeout: float = 60) -> bool:
     return runner.run(
         lambda: all(j.status in (S.COMPLETED, S.FAILED, S.CANCELLED) for j in jobs),
@@ -123,15 +148,7 @@ def test_a_lost_node_requeues_its_task_and_no_finished_frame_is_rendered_again(
         tmp_path / "work", adapter_for=lambda argv: FrameLines(), kill_grace_seconds=1
     )
     runner = FarmRunner(manager, executor)
-    lost = None
-    deadline = time.monotonic() + 30
-    while lost is None and time.monotonic() < deadline:  # wait for a frame done mid-task
-        runner.step()
-        for task in manager.tasks_of("s"):
-            if task.status == S.RUNNING and task.frames_done and task.frames_left:
-                lost = task
-                break
-        time.sleep(0.05)
+    lost = step_until(runner, lambda: half_done(manager))  # a frame done mid-task
     assert lost is not None
     done_before = list(lost.frames_done)
     manager.handle_node_failure(lost.assigned_node_id, "power cut")
@@ -228,7 +245,7 @@ def test_the_plan_renders_only_the_frames_left_in_contiguous_runs(tmp_path: Path
     manager.submit_job(shot("s", tmp_path, frames="1-6", chunk=6))
     task = manager.tasks_of("s")[0]
     manager.report_frames_done(task.id, [1, 3])
-    plan = work_plan(task)
+    plan = work_left(task)
     assert [frames for _, frames in plan] == [[2], [4, 5, 6]]
     assert plan[1][0][3:5] == ["4", "6"]
 
@@ -257,10 +274,7 @@ def test_pausing_a_shot_stops_its_renders_and_resuming_renders_only_the_frames_l
     )
     runner = FarmRunner(manager, executor)
     (task,) = manager.tasks_of("s")
-    deadline = time.monotonic() + 30
-    while not task.frames_done and time.monotonic() < deadline:
-        runner.step()
-        time.sleep(0.02)
+    assert step_until(runner, lambda: task.frames_done)
     assert manager.pause_job("s")
     runner.step()
     assert executor.running() == {} and task.status == S.PAUSED

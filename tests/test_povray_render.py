@@ -79,6 +79,19 @@ def frames_in(out: Path) -> dict[int, np.ndarray]:
     }
 
 
+def single_process_render(
+    directory: Path, width: int, height: int, frames: int
+) -> dict[int, np.ndarray]:
+    """The turntable rendered by one POV-Ray process, without the farm: the reference."""
+    directory.mkdir()
+    subprocess.run(
+        ["povray", f"+I{SPIN / 'spin.pov'}", f"+O{directory}/spin_.png", f"+W{width}",
+         f"+H{height}", "+KFI1", f"+KFF{frames}", "-D", "+WT1"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return frames_in(directory)
+
+
 def invocations_per_frame(workdir: Path) -> dict[int, int]:
     """How many renderer runs covered each frame, from the commands in the render logs."""
     counts: dict[int, int] = {}
@@ -110,14 +123,7 @@ def test_a_48_frame_shot_over_3_nodes_matches_a_single_process_render(tmp_path: 
     assert set(runner.starts.values()) == {1}
     assert invocations_per_frame(tmp_path / "work") == dict.fromkeys(range(1, 49), 1)
 
-    single = tmp_path / "single"
-    single.mkdir()
-    subprocess.run(
-        ["povray", f"+I{SPIN / 'spin.pov'}", f"+O{single}/spin_.png", "+W48", "+H36",
-         "+KFI1", "+KFF48", "-D", "+WT1"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    reference = frames_in(single)
+    reference = single_process_render(tmp_path / "single", 48, 36, frames=48)
     assert sorted(reference) == list(range(1, 49))
     for frame, pixels in reference.items():
         assert np.array_equal(farm_frames[frame], pixels), f"frame {frame} differs"
@@ -248,14 +254,8 @@ def test_a_preempted_render_resumes_from_its_state_and_gives_the_same_pixels(
     assert "continue requested; skipping" in second or (progress and progress[0] > 1024)
     assert "+C" in second.splitlines()[0]  # the rerun continued from POV-Ray's state
 
-    single = tmp_path / "single"
-    single.mkdir()
-    subprocess.run(
-        ["povray", f"+I{SPIN / 'spin.pov'}", f"+O{single}/spin_.png", "+W480", "+H360",
-         "+KFI1", "+KFF2", "-D", "+WT1"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    for frame, pixels in frames_in(single).items():
+    reference = single_process_render(tmp_path / "single", 480, 360, frames=2)
+    for frame, pixels in reference.items():
         assert np.array_equal(frames_in(out)[frame], pixels), f"frame {frame} differs"
 
 

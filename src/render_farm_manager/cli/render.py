@@ -50,17 +50,15 @@ def render(
     )
     executor = LocalExecutor(workdir)
     runner = FarmRunner(manager, executor)
-    statuses = {job.id: manager.get_job_status(job.id) or {} for job in jobs}
-    total = sum(int(s.get("frames_total") or 1) for s in statuses.values())
+    frames = {
+        job.id: int((manager.get_job_status(job.id) or {}).get("frames_total") or 1) for job in jobs
+    }
+    total = sum(frames.values())
 
     def frames_done() -> int:
-        done = 0
-        for job in jobs:
-            if job.is_shot:
-                done += int((manager.get_job_status(job.id) or {}).get("frames_done", 0))
-            elif job.status == RenderJobStatus.COMPLETED:
-                done += 1
-        return done
+        """From each job's progress (a shot's is its share of frames done): no status query
+        per step, which would recompute the queue's forecast after every change."""
+        return sum(round(job.progress * frames[job.id] / 100.0) for job in jobs)
 
     def finished() -> bool:
         return all(job.status in FINISHED_STATUSES for job in jobs)

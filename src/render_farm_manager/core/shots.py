@@ -31,6 +31,7 @@ from render_farm_manager.core.shot_operations import ShotOperations
 from render_farm_manager.core.work import remaining_hours
 from render_farm_manager.jobs.expansion import PlannedTask, plan_tasks
 from render_farm_manager.jobs.frame_range import format_frames, frames_label
+from render_farm_manager.node_specialization.fit import hardware_misfit
 
 if TYPE_CHECKING:
     from render_farm_manager.core.job_changes import JobChanges
@@ -108,7 +109,7 @@ class ShotChanges(ShotOperations):
                 object_id=shot.id,
             )
         total_hours = sum(p.hours for p in planned)
-        nodes = max(1, sum(1 for _ in path.nodes.values()))
+        nodes = max(1, len(path.nodes))
         parallel = min(len(planned), shot.machine_limit or len(planned), nodes)
         per_node = total_hours / max(1, parallel)
         prototype = RenderTask.model_construct(
@@ -172,8 +173,6 @@ class ShotChanges(ShotOperations):
         speed = self.jobs.placement.best_speed(tasks[0])
         if speed is None:
             return False
-        from render_farm_manager.node_specialization.fit import hardware_misfit
-
         fitting = sum(
             1 for n in path.nodes.values() if hardware_misfit(tasks[0], n.capabilities) is None
         )

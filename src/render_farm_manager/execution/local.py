@@ -26,9 +26,9 @@ from pathlib import Path
 from render_farm_manager.core.models import RenderFailure, RenderJob, RenderTask
 from render_farm_manager.execution.events import EventKind, TaskEvent
 from render_farm_manager.execution.executor import Executor
-from render_farm_manager.jobs.commands import substitute
-from render_farm_manager.jobs.expansion import contiguous_pieces
+from render_farm_manager.jobs.commands import work_left
 from render_farm_manager.renderers.base import RendererAdapter
+from render_farm_manager.renderers.registry import adapter_for, guess_renderer
 
 AdapterFor = Callable[[Sequence[str]], RendererAdapter | None]
 TAIL_LINES = 50
@@ -36,21 +36,8 @@ TAIL_LINES = 50
 
 def default_adapter(argv: Sequence[str]) -> RendererAdapter | None:
     """The adapter of the renderer ``argv`` runs, when it is one the farm knows."""
-    try:
-        from render_farm_manager.renderers.registry import adapter_for, guess_renderer
-    except ImportError:  # pragma: no cover - the registry ships with the package
-        return None
     name = guess_renderer(argv)
     return adapter_for(name) if name else None
-
-
-def work_plan(task: RenderJob) -> list[tuple[list[str], list[int]]]:
-    """(argv, frames it renders) for what ``task`` still has to render."""
-    if not isinstance(task, RenderTask) or not task.task_frames:
-        return [(list(task.command), [])] if task.command else []
-    position = {frame: index for index, frame in enumerate(task.task_frames)}
-    pieces = contiguous_pieces(task.frames_left, position)
-    return [(substitute(task.command, piece), piece) for piece in pieces] if task.command else []
 
 
 @dataclass
@@ -110,7 +97,7 @@ class LocalExecutor(Executor):
             frames_total = len(task.task_frames) if isinstance(task, RenderTask) else 0
             done = len(set(task.frames_done)) if isinstance(task, RenderTask) else 0
             directory = self.workdir / _safe(task.id) / f"attempt-{attempt}"
-            plan = work_plan(task)
+            plan = work_left(task)
             resume = task.id in self._ran
             self._ran.add(task.id)
             run = _Run(

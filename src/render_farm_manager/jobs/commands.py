@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from render_farm_manager.core.models import RenderTask
+from render_farm_manager.core.models import RenderJob, RenderTask
 from render_farm_manager.jobs.expansion import contiguous_pieces
 from render_farm_manager.jobs.frame_range import frames_label
 
@@ -22,12 +22,19 @@ def substitute(command: Sequence[str], frames: Sequence[int]) -> list[str]:
     return out
 
 
-def commands_left(task: RenderTask) -> list[list[str]]:
-    """One argv per contiguous run of the frames the task still has to render (frames already
-    done are never rendered again, so a rerun after a failure may be several commands)."""
-    left = task.frames_left
-    if not task.task_frames:
-        return [list(task.command)] if task.command else []
+def work_left(task: RenderJob) -> list[tuple[list[str], list[int]]]:
+    """(argv, the frames it renders) for each contiguous run of the frames the task still has
+    to render (frames already done are never rendered again, so a rerun after a failure may be
+    several commands); a job without frames runs its command once."""
+    if not task.command:
+        return []
+    if not isinstance(task, RenderTask) or not task.task_frames:
+        return [(list(task.command), [])]
     position = {frame: index for index, frame in enumerate(task.task_frames)}
-    runs = contiguous_pieces(left, position)
-    return [substitute(task.command, run) for run in runs] if task.command else []
+    pieces = contiguous_pieces(task.frames_left, position)
+    return [(substitute(task.command, piece), piece) for piece in pieces]
+
+
+def commands_left(task: RenderJob) -> list[list[str]]:
+    """The argv lists of :func:`work_left`."""
+    return [argv for argv, _ in work_left(task)]
