@@ -10,6 +10,7 @@ Audit entries and monitor updates are queued during a change and written when it
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,12 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from render_farm_manager.core.clock import Clock
-from render_farm_manager.core.errors import RenderFarmError
+from render_farm_manager.core.errors import RenderFarmError, StoreError
 from render_farm_manager.core.lifecycle import check_transition
 from render_farm_manager.core.models import (
     FINISHED_STATUSES,
     WAITING_STATUSES,
     AnyClient,
+    AuditLogEntry,
     FarmModel,
     RenderJob,
     RenderJobStatus,
@@ -33,10 +35,14 @@ from render_farm_manager.core.transaction import Transaction
 from render_farm_manager.scheduling.job_index import IndexedJob, JobIndex
 
 if TYPE_CHECKING:
+    from render_farm_manager.core.audit_api import ChangeListener
     from render_farm_manager.core.interfaces import (
         AuditLoggerInterface,
         PerformanceMonitorInterface,
     )
+    from render_farm_manager.store.base import Store
+
+_log = logging.getLogger(__name__)
 
 EditHandler = Callable[[FarmModel, str, Any], None]
 AfterMove = Callable[[list[RenderJob], list[RenderJobStatus], RenderJobStatus], None]
@@ -66,7 +72,21 @@ class ChangePath:
         """Told of every status move after it was applied (shots follow their tasks)."""
         self.limits: dict[str, int] = {}
         """Counted resources (licences, seats) by name: how many tasks may hold one at once."""
+        self.store: Store | None = None
+        """Where committed changes are written (None: memory only)."""
+        self.persist: Callable[[Transaction], None] | None = None
+        """Writes a committed change to the store, in one transaction of its own."""
+        self.broken: str | None = None
+        """Why the store failed to commit a change (then no further change is accepted)."""
+        self.listeners: list[ChangeListener] = []
+        """Called after each commit with the audit entries the change wrote."""
         self._tx: Transaction | None = None
+        self._stray: list[AuditLogEntry] = []
+        """Entries written outside any change: they go with the next one."""
+        add_sink = getattr(audit_logger, "add_sink", None)
+        self._sunk = add_sink is not None
+        if add_sink is not None:  # every entry, also those components write themselves
+            add_sink(self._entry_written)
         self._now: datetime | None = None
         self._held: dict[int, RenderJob | RenderNode | AnyClient] = {}
 
@@ -80,8 +100,13 @@ class ChangePath:
             if self._tx is not None:
                 yield self._tx
                 return
+            if self.broken is not None:
+                raise StoreError(
+                    f"the store failed to commit a change ({self.broken}); this manager's "
+                    "memory is ahead of what was stored: reopen it to reload the committed state"
+                )
             now = self.clock.now()
-            tx = self._tx = Transaction()
+            tx = self._tx = Transaction(track=self.persist is not None)
             self._now = now
             queue = self.index.queue
             queue.begin_journal()
@@ -91,18 +116,48 @@ class ChangePath:
                 self._undo(tx)
                 raise
             finally:
-                queue.end_journal()
+                moved = queue.end_journal()
+            if tx.track:  # work that moved in the queue is written with its new place
+                jobs = self.jobs
+                tx.keys.extend((jobs, work_id) for work_id in moved)
             try:
                 tx.commit()
+                if self._stray:
+                    tx.logged[:0], self._stray = self._stray, []
+                if self.persist is not None:
+                    self._write_through(tx)
             finally:
                 self._tx = None
                 self._now = None
                 if tx.changed:
                     self.version += 1
+            self._tell_listeners(tx.logged)
+
+    def _write_through(self, tx: Transaction) -> None:
+        assert self.persist is not None
+        try:
+            self.persist(tx)
+        except Exception as error:
+            self.broken = f"{type(error).__name__}: {error}"
+            if isinstance(error, StoreError):
+                raise
+            raise StoreError(f"the change could not be stored: {error}") from error
+
+    def _tell_listeners(self, entries: list[AuditLogEntry]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(entries)
+            except Exception as error:  # a listener never undoes a committed change
+                _log.exception("change listener %r failed: %s", listener, error)
+
+    def _entry_written(self, entry: AuditLogEntry) -> None:
+        tx = self._tx
+        (tx.logged if tx is not None else self._stray).append(entry)
 
     def _undo(self, tx: Transaction) -> None:
         """Undo everything the change wrote, the scheduler's index included."""
         written = tx.changed
+        self._stray.extend(tx.logged)  # written by components directly: on record regardless
         tx.rollback()
         self.index.queue.undo_journal()
         self._tx = None
@@ -131,7 +186,11 @@ class ChangePath:
     def log(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Queue one audit entry (``audit_logger.<method>(*args, **kwargs)``) for the commit."""
         logger = self.audit_logger
-        self.tx.after_commit(lambda: getattr(logger, method)(*args, **kwargs))
+        tx = self.tx
+        if self._sunk:  # the entry reaches tx.logged through the logger's sink
+            tx.after_commit(lambda: getattr(logger, method)(*args, **kwargs))
+        else:
+            tx.after_commit(lambda: tx.logged.append(getattr(logger, method)(*args, **kwargs)))
 
     def measure(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Queue one performance-monitor update for the commit."""

@@ -175,3 +175,9 @@ class JobFileError(RenderFarmError, ValueError):
         self.problem = problem
         where = f"{source}: {location}" if location else source
         super().__init__(f"{where}: {problem}")
+
+
+class StoreError(RenderFarmError):
+    """The store could not read or commit the farm's state (the database is unreachable, its
+    schema is not this version's, or a write failed). After a failed commit the manager refuses
+    further changes: its memory is ahead of what was stored, so reopen it to reload."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from render_farm_manager.core import shot_status, status_reports
+from render_farm_manager.core.audit_api import AuditAPI
 from render_farm_manager.core.change_path import ChangePath
 from render_farm_manager.core.clock import CheckedClock, Clock, as_clock
 from render_farm_manager.core.cycle import SchedulingCycle
@@ -57,6 +58,7 @@ from render_farm_manager.core.models import (
     ServiceTier,
 )
 from render_farm_manager.core.node_changes import ClientChanges, NodeChanges
+from render_farm_manager.core.persistence_api import PersistenceAPI
 from render_farm_manager.core.placement_checks import PlacementChecks
 from render_farm_manager.core.shot_api import ShotAPI
 from render_farm_manager.core.shots import ShotChanges
@@ -85,7 +87,7 @@ def _component(value: Any, interface: type, argument: str) -> Any:
     return value
 
 
-class RenderFarmManager(ShotAPI):
+class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
     """The render farm: clients, nodes and jobs, and the components that decide for them.
 
     Beyond the seed API's keyword arguments: ``clock`` (an object with ``now()`` or a callable;

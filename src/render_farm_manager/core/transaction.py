@@ -17,12 +17,19 @@ _MISSING = object()
 
 
 class Transaction:
-    def __init__(self) -> None:
+    def __init__(self, track: bool = False) -> None:
+        """With ``track``, the models written and the mapping keys set or popped are kept
+        (:attr:`touched`, :attr:`keys`) so that the change can be written to a store."""
+        self.track = track
+        self.touched: dict[int, FarmModel] = {}
+        self.keys: list[tuple[MutableMapping[Any, Any], Any]] = []
         self._undo: list[Callable[[], None] | tuple[dict[str, Any], str, Any]] = []
         """Callables, or (a model's fields, name, old value) for the commonest write."""
         self._effects: list[Callable[[], Any]] = []
         self.changed = False
         """True once anything was written: caches derived from the state are then stale."""
+        self.logged: list[Any] = []
+        """The audit entries written when the change committed, in order."""
 
     # -- recorded writes -----------------------------------------------------------------------
 
@@ -35,6 +42,8 @@ class Transaction:
         fields[name] = value
         self.changed = True
         self._undo.append((fields, name, old))
+        if self.track:
+            self.touched[id(model)] = model
 
     def set_attr(self, target: object, name: str, value: Any) -> None:
         """Set an attribute of a plain object (counters, caches); undone on rollback."""
@@ -48,6 +57,8 @@ class Transaction:
         mapping[key] = value
         self.changed = True
         self._undo.append(lambda: _restore(mapping, key, old))
+        if self.track:
+            self.keys.append((mapping, key))
 
     def pop_item(self, mapping: MutableMapping[Any, Any], key: Any) -> Any:
         old = mapping.pop(key, _MISSING)
@@ -55,6 +66,8 @@ class Transaction:
             return None
         self.changed = True
         self._undo.append(lambda: mapping.__setitem__(key, old))
+        if self.track:
+            self.keys.append((mapping, key))
         return old
 
     def on_rollback(self, undo: Callable[[], None]) -> None:

@@ -88,11 +88,13 @@ def choice(enum: type[E], value: Any, field: str, object_id: str) -> E:
         ) from None
 
 
-def whole_number(value: Any, field: str, minimum: int = 1) -> int:
+def whole_number(value: Any, field: str, minimum: int = 1, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidInputError(
             f"{field} must be a whole number of at least {minimum}, got {value!r}", field=field
         )
+    if maximum is not None and value > maximum:
+        raise InvalidInputError(f"{field} must be at most {maximum}, got {value!r}", field=field)
     return value
 
 

@@ -10,12 +10,14 @@ frames exits successfully; frames already done are never rendered again.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -96,7 +98,8 @@ class LocalExecutor(Executor):
             attempt = next(self._attempts)
             frames_total = len(task.task_frames) if isinstance(task, RenderTask) else 0
             done = len(set(task.frames_done)) if isinstance(task, RenderTask) else 0
-            directory = self.workdir / _safe(task.id) / f"attempt-{attempt}"
+            directory = _next_attempt_directory(self.workdir / _safe(task.id))
+            directory.mkdir(parents=True)  # taken now: a quick restart picks the next one
             plan = work_left(task)
             resume = task.id in self._ran
             self._ran.add(task.id)
@@ -210,6 +213,7 @@ class LocalExecutor(Executor):
                     errors="replace",
                     bufsize=1,
                     start_new_session=True,  # its own process group
+                    preexec_fn=_die_with_parent,
                 )
         except OSError as error:
             write(f"cannot start {argv[0]!r}: {error}\n")
@@ -299,6 +303,30 @@ class LocalExecutor(Executor):
             log=log_path,
             seconds=run.busy_seconds,
         )
+
+
+def _next_attempt_directory(task_directory: Path) -> Path:
+    """``attempt-<n>`` after the task's last attempt on disk (also one from before a
+    restart: its log is kept)."""
+    last = 0
+    if task_directory.is_dir():
+        for entry in task_directory.iterdir():
+            number = entry.name.removeprefix("attempt-")
+            if entry.name.startswith("attempt-") and number.isdigit():
+                last = max(last, int(number))
+    return task_directory / f"attempt-{last + 1}"
+
+
+def _die_with_parent() -> None:
+    """In the render process, before it runs: on Linux, die when the thread that started it
+    (and so the manager) dies, even by SIGKILL, so a restarted manager never finds a render of
+    the previous one still writing the frames it hands out again."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _kill_group(process: subprocess.Popen[str], grace: float) -> None:

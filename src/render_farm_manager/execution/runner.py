@@ -41,9 +41,16 @@ class FarmRunner:
         """For each render started: from the start of the cycle that placed it to its first
         process running."""
         self._decided_at: dict[tuple[str, int], float] = {}
+        self._attached = False
 
     def step(self) -> int:
-        """Apply events, decide, carry the decisions out. Returns the events applied."""
+        """Apply events, decide, carry the decisions out. Returns the events applied. The
+        first step takes over what the manager had running (after a restart, from its store):
+        work the executor still runs stays attached, the rest is requeued, keeping its
+        checkpoint and finished frames, so nothing runs twice."""
+        if not self._attached:
+            self.manager.requeue_lost_work(self.executor.running())
+            self._attached = True
         applied = self.apply(self.executor.events())
         decided = time.monotonic()
         last = self._last_cycle

@@ -101,3 +101,26 @@ class LearnedSpeeds:
         with self._lock:
             self._by_node.setdefault((node_id, job_type), SpeedEstimate(speed, 1))
             self.version += 1
+
+    def snapshot(self) -> dict[str, list[list[object]]]:
+        """Everything learned, as JSON-ready lists (for a store)."""
+        with self._lock:
+            return {
+                "by_node": [[n, j, e.speed, e.samples] for (n, j), e in self._by_node.items()],
+                "by_class": [[c, j, e.speed, e.samples] for (c, j), e in self._by_class.items()],
+            }
+
+    def restore(self, snapshot: dict[str, list[list[object]]]) -> None:
+        """Take back what :meth:`snapshot` gave (replacing what is known)."""
+        by_node = {
+            (str(n), str(j)): SpeedEstimate(float(s), int(c))  # type: ignore[arg-type]
+            for n, j, s, c in snapshot.get("by_node", [])
+        }
+        by_class = {
+            (str(n), str(j)): SpeedEstimate(float(s), int(c))  # type: ignore[arg-type]
+            for n, j, s, c in snapshot.get("by_class", [])
+        }
+        with self._lock:
+            self._by_node = by_node
+            self._by_class = by_class
+            self.version += 1

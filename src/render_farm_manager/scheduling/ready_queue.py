@@ -108,8 +108,24 @@ class ReadyQueue:
         the queue exactly (order among equals included)."""
         self._journal = []
 
-    def end_journal(self) -> None:
-        self._journal = None
+    def end_journal(self) -> list[str]:
+        """Stop recording; returns the ids put or discarded meanwhile (with repeats)."""
+        journal, self._journal = self._journal or [], None
+        return [work_id for work_id, _ in journal]
+
+    def requeue_at(self, work_id: str, sequence: int) -> None:
+        """Give queued work the place among equals it had (``sequence`` from
+        :meth:`sequence_of`, e.g. before a restart). Call :meth:`count_on` afterwards."""
+        found = self._remove(work_id)
+        if found is None:
+            return
+        position, (latest_start, _, _) = found
+        self._insert(work_id, position, (latest_start, sequence, work_id))
+
+    def count_on(self) -> None:
+        """Work queued from now on comes after all work queued so far."""
+        last = max((entry[1] for _, entry in self._positions.values()), default=-1)
+        self._sequence = itertools.count(last + 1)
 
     def undo_journal(self) -> None:
         journal, self._journal = self._journal or [], None

@@ -46,6 +46,7 @@ class AuditLogger(AuditLoggerInterface):
         self._clock = clock or datetime.now
         self._sink_path = Path(sink_path) if sink_path is not None else None
         self._max_entries = max_entries
+        self._sinks: list[Callable[[AuditLogEntry], None]] = []
         if self._sink_path is not None:
             self._sink_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -54,6 +55,11 @@ class AuditLogger(AuditLoggerInterface):
     def use_clock(self, clock: Callable[[], datetime]) -> None:
         """Take timestamps from ``clock`` from now on."""
         self._clock = clock
+
+    def add_sink(self, sink: Callable[[AuditLogEntry], None]) -> None:
+        """Hand every entry to ``sink`` as it is written (a store writing the trail through)."""
+        with self._lock:
+            self._sinks.append(sink)
 
     @property
     def entries(self) -> list[AuditLogEntry]:
@@ -88,6 +94,8 @@ class AuditLogger(AuditLoggerInterface):
                     self._by_key[key][value].append(entry)
             if self._sink_path is not None:
                 self._write(entry)
+            for sink in self._sinks:
+                sink(entry)
             limit = self._max_entries
             if limit is not None and len(self._entries) > limit + max(1, limit // 10):
                 self._trim()

@@ -1,0 +1,435 @@
+"""The SQL store: SQLite (the embedded default, one file, WAL) or PostgreSQL (psycopg 3), through
+SQLAlchemy 2, its schema kept by Alembic migrations.
+
+Every change set is written in one database transaction on one dedicated connection, the
+*writer*. With PostgreSQL that connection also holds the farm's leader lock (a session-level
+advisory lock): only the manager holding it writes, and since its writes go through the very
+session that holds the lock, a manager that lost its session (and so its leadership) cannot
+write any more: its next change fails and it stops (see ``ChangePath.broken``). With SQLite an
+exclusive lock on ``<database>.lock`` plays the same part between processes on one machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy import (
+    insert as insert_into,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from render_farm_manager.core.audit_api import AuditFilter
+from render_farm_manager.core.errors import StoreError
+from render_farm_manager.core.models import AuditLogEntry
+from render_farm_manager.store.base import ChangeSet, JobRow, ModelRow, Snapshot, Store
+from render_farm_manager.store.schema import (
+    AuditJobRow,
+    AuditRow,
+    ClientRow,
+    FarmStateRow,
+    JobRecord,
+    NodeRow,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+LEADER_LOCK_KEY = 0x52464D  # "RFM": the advisory lock that makes a manager the leader
+T = TypeVar("T")
+
+
+def engine_url(url: str) -> str:
+    """``postgresql://`` (and ``postgres://``) use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+class SqlStore(Store):
+    """``SqlStore("sqlite:///farm.db")`` or ``SqlStore("postgresql://host/db")``.
+
+    ``migrate`` brings the schema to this version's head first (else a store of another
+    version is refused). ``lead`` waits until this store holds the leader lock (at most
+    ``lead_timeout`` seconds, None: for ever; ``on_wait`` is told each time it waits).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        lead: bool = True,
+        lead_timeout: float | None = None,
+        poll_seconds: float = 1.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._lock_file: int | None = None
+        self.leader = False
+        try:
+            self.engine = self._engine(engine_url(url))
+            self.dialect = self.engine.dialect.name
+            if self.dialect not in ("sqlite", "postgresql"):
+                raise StoreError(f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL")
+            self._writer = self.engine.connect()
+        except SQLAlchemyError as error:
+            raise StoreError(f"cannot open the store at {_safe(url)}: {_reason(error)}") from error
+        try:
+            if lead:
+                self._lead(lead_timeout, poll_seconds, on_wait)
+            if migrate:
+                self.upgrade()
+            self._check_schema()
+            self._next = self._counters()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _engine(self, url: str) -> Engine:
+        if url.startswith("sqlite"):
+            database = url.split("///", 1)[1] if "///" in url else ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            # The driver's own transaction handling leaves DDL outside transactions: a
+            # migration killed half-way would leave half a schema. Begin every transaction
+            # here instead, so schema changes commit or roll back as a whole too.
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+
+    def _lead(
+        self, timeout: float | None, poll: float, on_wait: Callable[[str], None] | None
+    ) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        told = False
+        while not self._try_lead():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise StoreError(
+                    f"another manager holds the leadership of {_safe(self.url)}; "
+                    f"gave up after {timeout:g} s"
+                )
+            if on_wait is not None and not told:
+                on_wait("standby: another manager is the leader of this store")
+                told = True
+            time.sleep(poll)
+        self.leader = True
+
+    def _try_lead(self) -> bool:
+        if self.dialect == "postgresql":
+            got = self._writer.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK_KEY}
+            ).scalar()
+            self._writer.commit()
+            return bool(got)
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return True
+        fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_file = fd
+        return True
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema up to ``revision``."""
+        self._migrate(lambda config: command.upgrade(config, revision))
+
+    def downgrade(self, revision: str) -> None:
+        """Migrate the schema down to ``revision`` (``base``: no tables)."""
+        self._migrate(lambda config: command.downgrade(config, revision))
+
+    def _migrate(self, run: Callable[[Config], None]) -> None:
+        with self._lock:
+            try:
+                run(alembic_config(self._writer))
+                self._writer.commit()
+            except SQLAlchemyError as error:
+                self._writer.rollback()
+                raise StoreError(f"migrating {_safe(self.url)} failed: {_reason(error)}") from error
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: no schema)."""
+        with self._lock:
+            current = MigrationContext.configure(self._writer).get_current_revision()
+            self._writer.commit()
+            return current
+
+    def _check_schema(self) -> None:
+        current, head = self.revision(), head_revision()
+        if current != head:
+            raise StoreError(
+                f"the store at {_safe(self.url)} has schema {current or '(none)'}, this "
+                f"version needs {head}: open it with migrate=True (render-farm serve does)"
+            )
+
+    def _counters(self) -> dict[str, int]:
+        def top(column: Any) -> int:
+            return int(self._writer.execute(select(func.max(column))).scalar() or 0)
+
+        with self._lock:
+            counters = {
+                "clients": top(ClientRow.seq),
+                "nodes": top(NodeRow.seq),
+                "jobs": top(JobRecord.seq),
+                "audit": top(AuditRow.id),
+            }
+            self._writer.commit()
+            return counters
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def load(self) -> Snapshot:
+        with self._reading() as connection:
+            clients = connection.execute(
+                select(ClientRow.id, ClientRow.kind, ClientRow.data).order_by(ClientRow.seq)
+            )
+            snapshot = Snapshot(clients=[ModelRow(*row) for row in clients])
+            nodes = connection.execute(select(NodeRow.id, NodeRow.data).order_by(NodeRow.seq))
+            snapshot.nodes = [ModelRow(row[0], "node", row[1]) for row in nodes]
+            jobs = connection.execute(
+                select(
+                    JobRecord.id,
+                    JobRecord.kind,
+                    JobRecord.client_id,
+                    JobRecord.status,
+                    JobRecord.shot_id,
+                    JobRecord.data,
+                    JobRecord.extra,
+                ).order_by(JobRecord.seq)
+            )
+            snapshot.jobs = [JobRow(*row) for row in jobs]
+            state = connection.execute(select(FarmStateRow.key, FarmStateRow.data))
+            snapshot.state = {str(key): str(data) for key, data in state}
+            return snapshot
+
+    def audit_entries(self, wanted: AuditFilter, limit: int, offset: int) -> list[AuditLogEntry]:
+        query = select(AuditRow.data)
+        if wanted.job_id is not None:
+            linked = select(AuditJobRow.audit_id).where(AuditJobRow.job_id == wanted.job_id)
+            query = query.where(or_(AuditRow.job_id == wanted.job_id, AuditRow.id.in_(linked)))
+        for column, value in (
+            (AuditRow.node_id, wanted.node_id),
+            (AuditRow.client_id, wanted.client_id),
+            (AuditRow.event_type, wanted.event_type),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if wanted.since is not None:
+            query = query.where(AuditRow.timestamp >= wanted.since)
+        if wanted.until is not None:
+            query = query.where(AuditRow.timestamp <= wanted.until)
+        query = query.order_by(AuditRow.id).limit(limit).offset(offset)
+        with self._reading() as connection:
+            rows = connection.execute(query).scalars().all()
+        return [AuditLogEntry.model_validate_json(data) for data in rows]
+
+    def audit_count(self) -> int:
+        with self._reading() as connection:
+            return int(connection.execute(select(func.count()).select_from(AuditRow)).scalar() or 0)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (clients, nodes, jobs, audit)."""
+        with self._reading() as connection:
+            return {
+                name: int(connection.execute(select(func.count()).select_from(table)).scalar() or 0)
+                for name, table in (
+                    ("clients", ClientRow),
+                    ("nodes", NodeRow),
+                    ("jobs", JobRecord),
+                    ("audit", AuditRow),
+                )
+            }
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as error:
+            raise StoreError(f"reading {_safe(self.url)} failed: {_reason(error)}") from error
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, changes: ChangeSet) -> None:
+        with self._lock:
+            counters = dict(self._next)
+            try:
+                with self._writer.begin():
+                    self._write(self._writer, changes, counters)
+            except SQLAlchemyError as error:
+                raise StoreError(
+                    f"writing to {_safe(self.url)} failed: {_reason(error)}"
+                ) from error
+            self._next = counters
+
+    def _upsert(self, connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = insert(table)
+        updated = {
+            name: statement.excluded[name] for name in rows[0] if name not in ("id", "key", "seq")
+        }
+        primary = "key" if table is FarmStateRow else "id"
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=[primary], set_=updated), rows
+        )
+
+    def _write(self, connection: Connection, changes: ChangeSet, next_: dict[str, int]) -> None:
+        def numbered(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for row in rows:
+                next_[name] += 1
+                row["seq"] = next_[name]
+            return rows
+
+        for table, ids in (
+            (JobRecord, changes.deleted_jobs),
+            (NodeRow, changes.deleted_nodes),
+            (ClientRow, changes.deleted_clients),
+        ):
+            if ids:
+                connection.execute(delete(table).where(table.id.in_(ids)))
+        self._upsert(
+            connection,
+            ClientRow,
+            numbered(
+                "clients",
+                [{"id": c.id, "kind": c.kind, "data": c.data} for c in changes.clients],
+            ),
+        )
+        self._upsert(
+            connection,
+            NodeRow,
+            numbered("nodes", [{"id": n.id, "data": n.data} for n in changes.nodes]),
+        )
+        self._upsert(
+            connection,
+            JobRecord,
+            numbered(
+                "jobs",
+                [
+                    {
+                        "id": j.id,
+                        "kind": j.kind,
+                        "client_id": j.client_id,
+                        "status": j.status,
+                        "shot_id": j.shot_id,
+                        "data": j.data,
+                        "extra": j.extra,
+                    }
+                    for j in changes.jobs
+                ],
+            ),
+        )
+        self._upsert(
+            connection,
+            FarmStateRow,
+            [{"key": key, "data": data} for key, data in changes.state.items()],
+        )
+        if changes.audit:
+            rows, links = [], []
+            for entry in changes.audit:
+                next_["audit"] += 1
+                rows.append(
+                    {
+                        "id": next_["audit"],
+                        "timestamp": entry.timestamp,
+                        "event_type": entry.event_type,
+                        "job_id": entry.job_id,
+                        "node_id": entry.node_id,
+                        "client_id": entry.client_id,
+                        "data": entry.model_dump_json(),
+                    }
+                )
+                for job_id in dict.fromkeys(entry.details.get("job_ids", ())):
+                    links.append({"audit_id": next_["audit"], "job_id": job_id})
+            connection.execute(insert_into(AuditRow), rows)
+            if links:
+                connection.execute(insert_into(AuditJobRow), links)
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            writer = getattr(self, "_writer", None)
+            if writer is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    writer.close()  # ends the session: the advisory lock goes with it
+                self._writer = None  # type: ignore[assignment]
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
+            engine = getattr(self, "engine", None)
+            if engine is not None:
+                engine.dispose()
+            self.leader = False
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # transactions begin in the engine's "begin" event
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    original = getattr(error, "orig", None)
+    return str(original or error).strip().splitlines()[0]
