@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from render_farm_manager.cli.render import render
+from render_farm_manager.cli.server import register as register_service_commands
 from render_farm_manager.cli.submit import submit
 from render_farm_manager.demo import build_demo_farm, run_demo
 from render_farm_manager.simulation.charts import write_charts
@@ -180,6 +181,7 @@ def simulate(
 
 app.command()(submit)
 app.command()(render)
+register_service_commands(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

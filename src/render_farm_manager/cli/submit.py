@@ -74,7 +74,12 @@ def submit(
         help="Job files: OpenJD (.yaml/.json/bundle dir), "
         "OpenCue (.xml), Deadline job info (.job).",
     ),
-    client: str = typer.Option(..., "--client", "-c", help="Client (production) the jobs bill."),
+    client: str | None = typer.Option(
+        None,
+        "--client",
+        "-c",
+        help="Client (production) the jobs bill (with --server and a client's token: that client).",
+    ),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="OpenJD job parameter NAME=VALUE (repeatable)."
     ),
@@ -93,12 +98,27 @@ def submit(
     nodes: int = typer.Option(24, min=1, max=5000, help="Nodes of the default farm."),
     show_tasks: int = typer.Option(12, min=0, help="Tasks listed per job (0: none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the job statuses as JSON."),
+    server: str | None = typer.Option(
+        None, "--server", envvar="RENDER_FARM_SERVER", help="Submit to this service instead."
+    ),
+    token: str | None = typer.Option(None, "--token", envvar="RENDER_FARM_TOKEN"),
 ) -> None:
     """Submit job files to the farm and show their tasks, placements and expected finish."""
     console = Console()
     if job_id is not None and len(files) > 1:
         raise typer.BadParameter("--id names one job: give one file", param_hint="--id")
     params = parse_params(param)
+    if server is not None:
+        from render_farm_manager.cli.server import submit_remote
+
+        if plugin_info is not None or farm is not None:
+            raise typer.BadParameter("--plugin-info and --farm are for a local farm only")
+        options: dict[str, Any] = {"client": client, "deadline": deadline, "hours": hours}
+        options |= {"priority": priority, "job_id": job_id}
+        submit_remote(console, server, token, files, params, options, show_tasks, as_json)
+        return
+    if client is None:
+        raise typer.BadParameter("name the client the jobs bill", param_hint="--client")
     if farm is not None:
         clock = ManualClock(datetime.now().replace(microsecond=0))
         manager = RenderFarmManager(clock=clock)

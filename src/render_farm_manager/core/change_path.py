@@ -118,8 +118,7 @@ class ChangePath:
             finally:
                 moved = queue.end_journal()
             if tx.track:  # work that moved in the queue is written with its new place
-                jobs = self.jobs
-                tx.keys.extend((jobs, work_id) for work_id in moved)
+                tx.keys.extend((queue, work_id) for work_id in moved)
             try:
                 tx.commit()
                 if self._stray:

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from render_farm_manager.core.errors import InvalidInputError
@@ -19,6 +21,17 @@ if TYPE_CHECKING:
 class PersistenceAPI:
     _path: ChangePath
     _jobs: JobChanges
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The manager's lock: hold it to read several models as one consistent view (every
+        public method takes it; it is re-entrant)."""
+        return self._path.lock
+
+    def change_set(self) -> AbstractContextManager[object]:
+        """Group several calls (or edits of held models) into one change: all of them are
+        applied, written to the store and audited together, or, if one raises, none."""
+        return self._path.change()
 
     @property
     def store(self) -> Store | None:

@@ -21,8 +21,10 @@ class Transaction:
         """With ``track``, the models written and the mapping keys set or popped are kept
         (:attr:`touched`, :attr:`keys`) so that the change can be written to a store."""
         self.track = track
-        self.touched: dict[int, FarmModel] = {}
-        self.keys: list[tuple[MutableMapping[Any, Any], Any]] = []
+        self.touched: dict[int, tuple[FarmModel, set[str]]] = {}
+        """Models written, each with the names of the fields written."""
+        self.keys: list[tuple[object, Any]] = []
+        """(mapping or index, key) for every key set, popped or moved."""
         self._undo: list[Callable[[], None] | tuple[dict[str, Any], str, Any]] = []
         """Callables, or (a model's fields, name, old value) for the commonest write."""
         self._effects: list[Callable[[], Any]] = []
@@ -43,7 +45,11 @@ class Transaction:
         self.changed = True
         self._undo.append((fields, name, old))
         if self.track:
-            self.touched[id(model)] = model
+            seen = self.touched.get(id(model))
+            if seen is None:
+                self.touched[id(model)] = (model, {name})
+            else:
+                seen[1].add(name)
 
     def set_attr(self, target: object, name: str, value: Any) -> None:
         """Set an attribute of a plain object (counters, caches); undone on rollback."""

@@ -9,6 +9,7 @@ them when the manager opens (:mod:`render_farm_manager.store.restore`).
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,12 @@ class JobRow:
     data: str
     """The model as JSON."""
     extra: str | None = None
-    """What the manager remembers about the job beside the model (blocklist counts,
-    previews, observed times), as JSON."""
+    """What the manager remembers about the job beside its model (blocklist counts,
+    previews, observed times, its place in the queue), as JSON."""
+    patch: str | None = None
+    """Fields that changed since ``data`` was written, as JSON over it (read back only)."""
+    queue_seq: int | None = None
+    """Its place among equals in the ready queue (None: not queued)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,35 @@ class ModelRow:
     id: str
     kind: str
     data: str
+    patch: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPatch:
+    """A job whose changes are all among the hot fields: its status and place in the queue,
+    and, unless ``light`` (only those changed), its other hot fields and its extra."""
+
+    id: str
+    status: str
+    queue_seq: int | None
+    patch: str | None = None
+    extra: str | None = None
+    light: bool = False
+
+
+@dataclass(frozen=True)
+class NodePatch:
+    id: str
+    patch: str
+
+
+def merged(data: str, patch: str | None) -> str | dict[str, Any]:
+    """A row's model: ``data`` with ``patch`` over it (JSON text when there is no patch)."""
+    if patch is None:
+        return data
+    fields: dict[str, Any] = json.loads(data)
+    fields.update(json.loads(patch))
+    return fields
 
 
 @dataclass
@@ -49,7 +83,9 @@ class ChangeSet:
     farm-level state documents that changed."""
 
     jobs: list[JobRow] = field(default_factory=list)
+    job_patches: list[JobPatch] = field(default_factory=list)
     nodes: list[ModelRow] = field(default_factory=list)
+    node_patches: list[NodePatch] = field(default_factory=list)
     clients: list[ModelRow] = field(default_factory=list)
     deleted_jobs: list[str] = field(default_factory=list)
     deleted_nodes: list[str] = field(default_factory=list)
@@ -61,6 +97,8 @@ class ChangeSet:
     def __bool__(self) -> bool:
         return bool(
             self.jobs
+            or self.job_patches
+            or self.node_patches
             or self.nodes
             or self.clients
             or self.deleted_jobs

@@ -95,9 +95,6 @@ def job_extra(manager: RenderFarmManager, job_id: str) -> str | None:
     observed = shots.observed.get(job_id)
     if observed is not None:
         extra["observed"] = list(observed)
-    sequence = manager._path.index.queue.sequence_of(job_id)
-    if sequence >= 0:
-        extra["queue_seq"] = sequence
     progress = manager._jobs.progress_at_start.get(job_id)
     if progress is not None:
         extra["progress_at_start"] = progress
@@ -161,8 +158,8 @@ def _apply_tariff(manager: RenderFarmManager, doc: dict[str, Any]) -> None:
         energy.tariff = TimeOfUseTariff(periods, doc.get("default_price"))
 
 
-def apply_extra(manager: RenderFarmManager, job_id: str, text: str) -> int | None:
-    """Put back what the manager remembered about the job; returns its place in the queue."""
+def apply_extra(manager: RenderFarmManager, job_id: str, text: str) -> None:
+    """Put back what the manager remembered about the job."""
     extra = json.loads(text)
     if "failures_on_node" in extra:
         manager._placement.failures_on_node[job_id] = Counter(extra["failures_on_node"])
@@ -173,5 +170,3 @@ def apply_extra(manager: RenderFarmManager, job_id: str, text: str) -> int | Non
         manager._shots.observed[job_id] = (float(hours), float(estimate))
     if "progress_at_start" in extra:
         manager._jobs.progress_at_start[job_id] = float(extra["progress_at_start"])
-    sequence = extra.get("queue_seq")
-    return int(sequence) if sequence is not None else None

@@ -4,6 +4,7 @@ reloads (and for users who want the write-through path without a database)."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from render_farm_manager.core.audit_api import AuditFilter
 from render_farm_manager.core.models import AuditLogEntry
@@ -41,6 +42,24 @@ class MemoryStore(Store):
                     table.pop(row_id, None)
             for job in changes.jobs:
                 self.jobs[job.id] = job
+            for patch in changes.job_patches:
+                old = self.jobs[patch.id]
+                if patch.light:
+                    self.jobs[patch.id] = replace(
+                        old, status=patch.status, queue_seq=patch.queue_seq
+                    )
+                else:
+                    self.jobs[patch.id] = replace(
+                        old,
+                        status=patch.status,
+                        queue_seq=patch.queue_seq,
+                        patch=patch.patch,
+                        extra=patch.extra,
+                    )
+            for node_patch in changes.node_patches:
+                self.nodes[node_patch.id] = replace(
+                    self.nodes[node_patch.id], patch=node_patch.patch
+                )
             for job_id in changes.deleted_jobs:
                 self.jobs.pop(job_id, None)
             self.state.update(changes.state)

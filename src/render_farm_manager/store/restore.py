@@ -4,6 +4,7 @@ node, shot counters), without writing or auditing anything."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,7 +20,7 @@ from render_farm_manager.core.models import (
     RenderTask,
 )
 from render_farm_manager.store import farm_state
-from render_farm_manager.store.base import Snapshot
+from render_farm_manager.store.base import Snapshot, merged
 
 if TYPE_CHECKING:
     from render_farm_manager.core.manager import RenderFarmManager
@@ -30,9 +31,20 @@ S = RenderJobStatus
 T = TypeVar("T")
 
 
-def _load(model: type[T], row_id: str, data: str) -> T:
+def _load(
+    model: type[T], row_id: str, data: str, patch: str | None = None, status: str | None = None
+) -> T:
+    """The stored model: ``data``, with ``patch`` over it and ``status`` (a column of its own
+    for jobs) over both."""
     try:
-        return model.model_validate_json(data)  # type: ignore[attr-defined, no-any-return]
+        fields = merged(data, patch)
+        if status is not None:
+            if isinstance(fields, str):
+                fields = json.loads(fields)
+            fields["status"] = status
+        if isinstance(fields, str):
+            return model.model_validate_json(fields)  # type: ignore[attr-defined, no-any-return]
+        return model.model_validate(fields)  # type: ignore[attr-defined, no-any-return]
     except ValueError as error:
         raise StoreError(
             f"stored {model.__name__} {row_id!r} does not validate: {error}"
@@ -46,29 +58,28 @@ def restore(manager: RenderFarmManager, snapshot: Snapshot) -> None:
         raise StoreError("a manager is restored from a store only while it is empty")
     with path.change():
         for row in snapshot.clients:
-            kind: type[AnyClient] = RenderClient if row.kind == "render_client" else Client
-            client = _load(kind, row.id, row.data)
+            client_kind: type[AnyClient] = RenderClient if row.kind == "render_client" else Client
+            client = _load(client_kind, row.id, row.data)
             path.clients[client.id] = client
             path.attach(client)
             manager.resource_manager.add_client(client)
         for row in snapshot.nodes:
-            node = _load(RenderNode, row.id, row.data)
+            node = _load(RenderNode, row.id, row.data, row.patch)
             path.nodes[node.id] = node
             path.attach(node)
             manager.resource_manager.add_node(node)
         jobs: list[RenderJob] = []
         places: dict[str, int] = {}
         for job_row in snapshot.jobs:
-            job: RenderJob = _load(
-                RenderTask if job_row.kind == "task" else RenderJob, job_row.id, job_row.data
-            )
+            kind = RenderTask if job_row.kind == "task" else RenderJob
+            job: RenderJob = _load(kind, job_row.id, job_row.data, job_row.patch, job_row.status)
             path.jobs[job.id] = job
             path.attach(job)
             jobs.append(job)
             if job_row.extra:
-                place = farm_state.apply_extra(manager, job.id, job_row.extra)
-                if place is not None:
-                    places[job.id] = place
+                farm_state.apply_extra(manager, job.id, job_row.extra)
+            if job_row.queue_seq is not None:
+                places[job.id] = job_row.queue_seq
         farm_state.apply_docs(manager, snapshot.state)
         _rebuild_shots(manager, jobs)
         _rebuild_index(manager, jobs, places)

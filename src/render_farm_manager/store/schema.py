@@ -2,7 +2,10 @@
 ``store/migrations`` create and change them; this module is what the code reads and writes.
 
 Clients, nodes and jobs are one row each with the model as JSON (``data``) and the columns the
-store filters on beside it; ``seq`` keeps the order rows were first written, which is the order
+store filters on beside it. What changes all the time lives apart: a job's status, place in the
+ready queue, hot fields (``patch``, JSON over ``data``) and what the manager remembers about it
+in ``job_state``, a node's hot fields in ``node_state``, so that such a change rewrites a few
+bytes, not the model; ``seq`` keeps the order rows were first written, which is the order
 the manager reads them back in (the queue's tie order). Audit entries are one row each, indexed
 by job, node, client, event type and time; an entry about many jobs at once is linked to each
 in ``audit_jobs``. Farm-level documents (learned speeds, energy, limits, metrics) live in
@@ -38,15 +41,36 @@ class NodeRow(Base):
     data: Mapped[str] = mapped_column(Text)
 
 
+class NodeStateRow(Base):
+    """A node's hot fields (status, current job, uptime) as JSON over its model's."""
+
+    __tablename__ = "node_state"
+    id: Mapped[str] = mapped_column(
+        ID, ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    patch: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class JobRecord(Base):
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(16))
     client_id: Mapped[str] = mapped_column(ID, index=True)
-    status: Mapped[str] = mapped_column(String(32), index=True)
     shot_id: Mapped[str | None] = mapped_column(ID, index=True, nullable=True)
     data: Mapped[str] = mapped_column(Text)
+
+
+class JobStateRow(Base):
+    """What changes all the time about a job, in a narrow row of its own."""
+
+    __tablename__ = "job_state"
+    id: Mapped[str] = mapped_column(
+        ID, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    queue_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    patch: Mapped[str | None] = mapped_column(Text, nullable=True)
     extra: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 

@@ -29,17 +29,12 @@ from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
-    delete,
     event,
     func,
     or_,
     select,
     text,
 )
-from sqlalchemy import (
-    insert as insert_into,
-)
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from render_farm_manager.core.audit_api import AuditFilter
@@ -52,10 +47,20 @@ from render_farm_manager.store.schema import (
     ClientRow,
     FarmStateRow,
     JobRecord,
+    JobStateRow,
     NodeRow,
+    NodeStateRow,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+JOB_COLUMNS = ("id", "seq", "kind", "client_id", "shot_id", "data")
+STATE_COLUMNS = ("id", "status", "queue_seq", "patch", "extra")
+AUDIT_COLUMNS = ("id", "timestamp", "event_type", "job_id", "node_id", "client_id", "data")
+_PG_TYPES = dict.fromkeys(("seq", "queue_seq", "audit_id"), "bigint") | {"timestamp": "timestamp"}
+_PG_TYPES |= dict.fromkeys(
+    ("id", "key", "kind", "client_id", "shot_id", "data", "status", "patch", "extra"), "text"
+)
+_PG_TYPES |= dict.fromkeys(("event_type", "job_id", "node_id"), "text")
 LEADER_LOCK_KEY = 0x52464D  # "RFM": the advisory lock that makes a manager the leader
 T = TypeVar("T")
 
@@ -110,6 +115,7 @@ class SqlStore(Store):
             if self.dialect not in ("sqlite", "postgresql"):
                 raise StoreError(f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL")
             self._writer = self.engine.connect()
+            self._qmark = self.engine.dialect.name == "sqlite"  # else PostgreSQL (psycopg)
         except SQLAlchemyError as error:
             raise StoreError(f"cannot open the store at {_safe(url)}: {_reason(error)}") from error
         try:
@@ -229,18 +235,26 @@ class SqlStore(Store):
                 select(ClientRow.id, ClientRow.kind, ClientRow.data).order_by(ClientRow.seq)
             )
             snapshot = Snapshot(clients=[ModelRow(*row) for row in clients])
-            nodes = connection.execute(select(NodeRow.id, NodeRow.data).order_by(NodeRow.seq))
-            snapshot.nodes = [ModelRow(row[0], "node", row[1]) for row in nodes]
+            nodes = connection.execute(
+                select(NodeRow.id, NodeRow.data, NodeStateRow.patch)
+                .join(NodeStateRow, NodeStateRow.id == NodeRow.id)
+                .order_by(NodeRow.seq)
+            )
+            snapshot.nodes = [ModelRow(row[0], "node", row[1], row[2]) for row in nodes]
             jobs = connection.execute(
                 select(
                     JobRecord.id,
                     JobRecord.kind,
                     JobRecord.client_id,
-                    JobRecord.status,
+                    JobStateRow.status,
                     JobRecord.shot_id,
                     JobRecord.data,
-                    JobRecord.extra,
-                ).order_by(JobRecord.seq)
+                    JobStateRow.extra,
+                    JobStateRow.patch,
+                    JobStateRow.queue_seq,
+                )
+                .join(JobStateRow, JobStateRow.id == JobRecord.id)
+                .order_by(JobRecord.seq)
             )
             snapshot.jobs = [JobRow(*row) for row in jobs]
             state = connection.execute(select(FarmStateRow.key, FarmStateRow.data))
@@ -307,90 +321,139 @@ class SqlStore(Store):
                 ) from error
             self._next = counters
 
-    def _upsert(self, connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert(
+        self,
+        connection: Connection,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        upsert: bool = True,
+    ) -> None:
+        """Insert rows; with ``upsert``, a row whose key exists replaces it (``seq``, the
+        first-write order, is kept). PostgreSQL gets all rows in one statement (arrays)."""
         if not rows:
             return
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = insert(table)
-        updated = {
-            name: statement.excluded[name] for name in rows[0] if name not in ("id", "key", "seq")
-        }
-        primary = "key" if table is FarmStateRow else "id"
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=[primary], set_=updated), rows
+        names = ", ".join(columns)
+        conflict = ""
+        if upsert:
+            updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("id", "seq"))
+            conflict = f" ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+        if self._qmark:
+            marks = ", ".join("?" * len(columns))
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows
+            )
+            return
+        arrays = ", ".join(f"%s::{_pg_type(table, c)}[]" for c in columns)
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){conflict}",
+            tuple(list(column) for column in zip(*rows, strict=True)),
         )
+
+    def _update(
+        self,
+        connection: Connection,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Set ``columns`` of the rows whose id is each row's last value."""
+        if not rows:
+            return
+        if self._qmark:
+            assignments = ", ".join(f"{c} = ?" for c in columns)
+            connection.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE id = ?", rows)
+            return
+        every = (*columns, "id")
+        arrays = ", ".join(f"%s::{_pg_type(table, c)}[]" for c in every)
+        assignments = ", ".join(f"{c} = v.{c}" for c in columns)
+        connection.exec_driver_sql(
+            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(every)}) "
+            f"WHERE {table}.id = v.id",
+            tuple(list(column) for column in zip(*rows, strict=True)),
+        )
+
+    def _delete(self, connection: Connection, table: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        if self._qmark:
+            connection.exec_driver_sql(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
+        else:
+            connection.exec_driver_sql(f"DELETE FROM {table} WHERE id = ANY(%s)", (ids,))
 
     def _write(self, connection: Connection, changes: ChangeSet, next_: dict[str, int]) -> None:
-        def numbered(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            for row in rows:
-                next_[name] += 1
-                row["seq"] = next_[name]
-            return rows
+        def seq(name: str) -> int:
+            next_[name] += 1
+            return next_[name]
 
-        for table, ids in (
-            (JobRecord, changes.deleted_jobs),
-            (NodeRow, changes.deleted_nodes),
-            (ClientRow, changes.deleted_clients),
-        ):
-            if ids:
-                connection.execute(delete(table).where(table.id.in_(ids)))
-        self._upsert(
+        self._delete(connection, "job_state", changes.deleted_jobs)
+        self._delete(connection, "jobs", changes.deleted_jobs)
+        self._delete(connection, "node_state", changes.deleted_nodes)
+        self._delete(connection, "nodes", changes.deleted_nodes)
+        self._delete(connection, "clients", changes.deleted_clients)
+        self._insert(
             connection,
-            ClientRow,
-            numbered(
-                "clients",
-                [{"id": c.id, "kind": c.kind, "data": c.data} for c in changes.clients],
-            ),
+            "clients",
+            ("id", "seq", "kind", "data"),
+            [(c.id, seq("clients"), c.kind, c.data) for c in changes.clients],
         )
-        self._upsert(
+        self._insert(
             connection,
-            NodeRow,
-            numbered("nodes", [{"id": n.id, "data": n.data} for n in changes.nodes]),
+            "nodes",
+            ("id", "seq", "data"),
+            [(n.id, seq("nodes"), n.data) for n in changes.nodes],
         )
-        self._upsert(
+        self._insert(
+            connection, "node_state", ("id", "patch"), [(n.id, None) for n in changes.nodes]
+        )
+        self._update(
+            connection, "node_state", ("patch",), [(p.patch, p.id) for p in changes.node_patches]
+        )
+        self._insert(
             connection,
-            JobRecord,
-            numbered(
-                "jobs",
-                [
-                    {
-                        "id": j.id,
-                        "kind": j.kind,
-                        "client_id": j.client_id,
-                        "status": j.status,
-                        "shot_id": j.shot_id,
-                        "data": j.data,
-                        "extra": j.extra,
-                    }
-                    for j in changes.jobs
-                ],
-            ),
+            "jobs",
+            JOB_COLUMNS,
+            [(j.id, seq("jobs"), j.kind, j.client_id, j.shot_id, j.data) for j in changes.jobs],
         )
-        self._upsert(
+        self._insert(
             connection,
-            FarmStateRow,
-            [{"key": key, "data": data} for key, data in changes.state.items()],
+            "job_state",
+            STATE_COLUMNS,
+            [(j.id, j.status, j.queue_seq, None, j.extra) for j in changes.jobs],
         )
+        patches = changes.job_patches
+        self._update(
+            connection,
+            "job_state",
+            ("status", "queue_seq"),
+            [(p.status, p.queue_seq, p.id) for p in patches if p.light],
+        )
+        self._update(
+            connection,
+            "job_state",
+            ("status", "queue_seq", "patch", "extra"),
+            [(p.status, p.queue_seq, p.patch, p.extra, p.id) for p in patches if not p.light],
+        )
+        self._insert(connection, "farm_state", ("key", "data"), list(changes.state.items()))
         if changes.audit:
             rows, links = [], []
             for entry in changes.audit:
-                next_["audit"] += 1
+                number = seq("audit")
                 rows.append(
-                    {
-                        "id": next_["audit"],
-                        "timestamp": entry.timestamp,
-                        "event_type": entry.event_type,
-                        "job_id": entry.job_id,
-                        "node_id": entry.node_id,
-                        "client_id": entry.client_id,
-                        "data": entry.model_dump_json(),
-                    }
+                    (
+                        number,
+                        entry.timestamp,
+                        entry.event_type,
+                        entry.job_id,
+                        entry.node_id,
+                        entry.client_id,
+                        entry.model_dump_json(),
+                    )
                 )
                 for job_id in dict.fromkeys(entry.details.get("job_ids", ())):
-                    links.append({"audit_id": next_["audit"], "job_id": job_id})
-            connection.execute(insert_into(AuditRow), rows)
-            if links:
-                connection.execute(insert_into(AuditJobRow), links)
+                    links.append((number, job_id))
+            self._insert(connection, "audit", AUDIT_COLUMNS, rows, upsert=False)
+            self._insert(connection, "audit_jobs", ("audit_id", "job_id"), links, upsert=False)
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -408,6 +471,10 @@ class SqlStore(Store):
             if engine is not None:
                 engine.dispose()
             self.leader = False
+
+
+def _pg_type(table: str, column: str) -> str:
+    return "bigint" if (table, column) == ("audit", "id") else _PG_TYPES[column]
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

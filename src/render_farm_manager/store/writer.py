@@ -11,6 +11,7 @@ between changes), so the trail in the store is the whole trail.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 from render_farm_manager.core.models import (
@@ -22,22 +23,76 @@ from render_farm_manager.core.models import (
 )
 from render_farm_manager.core.transaction import Transaction
 from render_farm_manager.store import farm_state
-from render_farm_manager.store.base import ChangeSet, JobRow, ModelRow, Store
+from render_farm_manager.store.base import (
+    ChangeSet,
+    JobPatch,
+    JobRow,
+    ModelRow,
+    NodePatch,
+    Store,
+)
 
 if TYPE_CHECKING:
     from render_farm_manager.core.manager import RenderFarmManager
 
 
-def job_row(job: RenderJob, extra: str | None) -> JobRow:
+HOT_JOB_FIELDS = frozenset(
+    {
+        "status",
+        "progress",
+        "priority",
+        "assigned_node_id",
+        "error_count",
+        "last_checkpoint_time",
+        "last_progressive_output_time",
+        "started_at",
+        "progress_reported_at",
+        "completed_at",
+        "deadline_feasible",
+        "blocked_reason",
+        "failure_reason",
+        "placement_warning",
+        "excluded_node_ids",
+    }
+)
+"""Job fields that change all the time: a change of only these is written as a patch."""
+HOT_TASK_FIELDS = HOT_JOB_FIELDS | {"frames_done"}
+HOT_NODE_FIELDS = frozenset({"status", "current_job_id", "uptime_hours", "last_error", "draining"})
+
+
+def _status(job: RenderJob) -> str:
+    return str(job.status.value if hasattr(job.status, "value") else job.status)
+
+
+_PATCHED_JOB = HOT_JOB_FIELDS - {"status"}
+_PATCHED_TASK = HOT_TASK_FIELDS - {"status"}
+_PATCHED_NODE = set(HOT_NODE_FIELDS)
+_STATUS_ONLY = {"status"}
+LIGHT, HOT, WHOLE = 0, 1, 2
+"""How much of a job a change touched: its status and place in the queue only; also other hot
+fields or what the manager remembers about it; anything else."""
+
+
+def job_patch(job: RenderJob, extra: str | None, queue_seq: int | None) -> JobPatch:
+    patched: Any = _PATCHED_TASK if isinstance(job, RenderTask) else _PATCHED_JOB
+    return JobPatch(job.id, _status(job), queue_seq, job.model_dump_json(include=patched), extra)
+
+
+def node_patch(node: RenderNode) -> NodePatch:
+    return NodePatch(node.id, node.model_dump_json(include=_PATCHED_NODE))
+
+
+def job_row(job: RenderJob, extra: str | None, queue_seq: int | None = None) -> JobRow:
     task = isinstance(job, RenderTask)
     return JobRow(
         id=job.id,
         kind="task" if task else "job",
         client_id=job.client_id,
-        status=str(job.status.value if hasattr(job.status, "value") else job.status),
+        status=_status(job),
         shot_id=job.job_id if isinstance(job, RenderTask) else None,
         data=job.model_dump_json(),
         extra=extra,
+        queue_seq=queue_seq,
     )
 
 
@@ -48,6 +103,11 @@ def node_row(node: RenderNode) -> ModelRow:
 def client_row(client: FarmModel) -> ModelRow:
     kind = "render_client" if isinstance(client, RenderClient) else "client"
     return ModelRow(id=client.id, kind=kind, data=client.model_dump_json())  # type: ignore[attr-defined]
+
+
+def _place(path: Any, job_id: str) -> int | None:
+    place: int = path.index.queue.sequence_of(job_id)
+    return place if place >= 0 else None
 
 
 class WriteThrough:
@@ -70,6 +130,8 @@ class WriteThrough:
             id(path.limits): "limits",
         }
         self._metrics_model = manager._metrics.metrics
+        self._known_jobs: set[str] = set(path.jobs)
+        """Jobs the store has a row of (a patch needs one)."""
         self._written: dict[str, str | None] = self.current_docs()
         speeds = getattr(manager.node_specializer, "speeds", None)
         self._speeds = speeds
@@ -91,7 +153,10 @@ class WriteThrough:
         changes = ChangeSet(
             clients=[client_row(c) for c in path.clients.values()],
             nodes=[node_row(n) for n in path.nodes.values()],
-            jobs=[job_row(j, farm_state.job_extra(manager, j.id)) for j in path.jobs.values()],
+            jobs=[
+                job_row(j, farm_state.job_extra(manager, j.id), _place(path, j.id))
+                for j in path.jobs.values()
+            ],
         )
         changes.state[farm_state.LIMITS] = farm_state.limits_doc(manager)
         changes.state[farm_state.METRICS] = farm_state.metrics_doc(manager)
@@ -106,47 +171,85 @@ class WriteThrough:
         return changes
 
     def __call__(self, tx: Transaction) -> None:
+        # The rows are thousands of short-lived tuples and strings: a collection of the old
+        # generation in the middle (the farm's models are millions of objects) would cost more
+        # than the write itself. Collection resumes when the rows are written.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._write(tx)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _write(self, tx: Transaction) -> None:
         manager, path = self.manager, self.path
-        jobs: dict[str, None] = {}
-        nodes: dict[str, None] = {}
+        jobs: dict[str, int] = {}
+        """Job id → how much of it to write (LIGHT, HOT, WHOLE)."""
+        nodes: dict[str, bool] = {}
         clients: dict[str, None] = {}
         docs: set[str] = set()
-        tables, extra_maps = self._tables, self._extra_maps
+        tables, extra_maps, queue = self._tables, self._extra_maps, path.index.queue
         for mapping, key in tx.keys:
             table = tables.get(id(mapping))
-            if table == "jobs" or (table is None and id(mapping) in extra_maps):
-                jobs[key] = None
+            if mapping is queue:
+                jobs.setdefault(key, LIGHT)
+            elif table == "jobs" or (table is None and id(mapping) in extra_maps):
+                # new (written whole below), removed, or what the manager remembers changed
+                jobs[key] = max(jobs.get(key, HOT), HOT)
             elif table == "nodes":
-                nodes[key] = None
+                nodes[key] = True
             elif table == "clients":
                 clients[key] = None
             elif table == "limits":
                 docs.add(farm_state.LIMITS)
-        for model in tx.touched.values():
+        for model, names in tx.touched.values():
             owner: Any = path.owner_of(model)
             if owner is None:
                 if model is self._metrics_model:
                     docs.add(farm_state.METRICS)
                 continue
             if isinstance(owner, RenderJob):
-                jobs[owner.id] = None
+                hot = HOT_TASK_FIELDS if isinstance(owner, RenderTask) else HOT_JOB_FIELDS
+                if owner is not model or not names <= hot:
+                    level = WHOLE
+                else:
+                    level = LIGHT if names == _STATUS_ONLY else HOT
+                jobs[owner.id] = max(jobs.get(owner.id, LIGHT), level)
             elif isinstance(owner, RenderNode):
-                nodes[owner.id] = None
+                whole = owner is not model or not names <= HOT_NODE_FIELDS
+                nodes[owner.id] = nodes.get(owner.id, False) or whole
             else:
                 clients[owner.id] = None
+        if not (jobs or nodes or clients or docs or tx.changed or tx.logged):
+            return
         changes = ChangeSet()
-        for job_id in jobs:
+        known = self._known_jobs
+        sequence_of = queue.sequence_of
+        for job_id, level in jobs.items():
             job = path.jobs.get(job_id)
             if job is None:
-                changes.deleted_jobs.append(job_id)
+                if job_id in known:
+                    changes.deleted_jobs.append(job_id)
+                continue
+            place = sequence_of(job_id)
+            queue_seq = place if place >= 0 else None
+            if level == WHOLE or job_id not in known:
+                extra = farm_state.job_extra(manager, job_id)
+                changes.jobs.append(job_row(job, extra, queue_seq))
+            elif level == HOT:
+                extra = farm_state.job_extra(manager, job_id)
+                changes.job_patches.append(job_patch(job, extra, queue_seq))
             else:
-                changes.jobs.append(job_row(job, farm_state.job_extra(manager, job_id)))
-        for node_id in nodes:
+                changes.job_patches.append(JobPatch(job_id, _status(job), queue_seq, light=True))
+        for node_id, whole in nodes.items():
             node = path.nodes.get(node_id)
             if node is None:
                 changes.deleted_nodes.append(node_id)
-            else:
+            elif whole:
                 changes.nodes.append(node_row(node))
+            else:
+                changes.node_patches.append(node_patch(node))
         for client_id in clients:
             client = path.clients.get(client_id)
             if client is None:
@@ -157,8 +260,6 @@ class WriteThrough:
             changes.state[farm_state.LIMITS] = farm_state.limits_doc(manager)
         if farm_state.METRICS in docs:
             changes.state[farm_state.METRICS] = farm_state.metrics_doc(manager)
-        if not (jobs or nodes or clients or docs or tx.changed or tx.logged):
-            return
         speeds = self._speeds
         if speeds is not None and speeds.version != self._speeds_version:
             changes.state[farm_state.SPEEDS] = farm_state.speeds_doc(manager) or "{}"
@@ -170,6 +271,9 @@ class WriteThrough:
         if not changes:
             return
         self.store.write(changes)
+        for row in changes.jobs:
+            known.add(row.id)
+        known.difference_update(changes.deleted_jobs)
         self.writes += 1
         self._written = current
         if speeds is not None:
