@@ -105,6 +105,7 @@ def invocations_per_frame(workdir: Path) -> dict[int, int]:
     return counts
 
 
+@pytest.mark.e2e
 def test_a_48_frame_shot_over_3_nodes_matches_a_single_process_render(tmp_path: Path) -> None:
     out = tmp_path / "farm"
     manager = farm(nodes=3)

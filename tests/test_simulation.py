@@ -71,7 +71,7 @@ def test_every_job_is_accounted_for(small_comparison):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.e2e)])
 def test_ours_beats_round_robin_and_fifo_under_crunch(seed):
     workload = generate_workload("crunch", nodes=15, days=1.5, seed=seed)
     comparison = run_comparison(workload, resolve_policies(["ours", "fifo", "round-robin"]))
@@ -300,6 +300,7 @@ def test_baselines_ignore_guarantees_while_ours_honours_them():
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_cp_sat_reference_bounds_every_policy():
     from render_farm_manager.simulation.optimal import reference_workload, solve_optimal
 
@@ -319,6 +320,7 @@ def test_cp_sat_reference_bounds_every_policy():
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_command_line_optimal_reference(tmp_path):
     result = CliRunner().invoke(
         app,

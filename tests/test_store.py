@@ -5,6 +5,7 @@ manager; only one manager leads a store."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import sys
 import textwrap
 import time
@@ -36,13 +37,15 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'farm.db'}"
 
 
-def run_with_restart(seed: int, cut: int, total: int, open_store, reopen) -> None:
+def run_with_restart(
+    seed: int, cut: int, total: int, open_store, reopen, group_commit: bool | None = None
+) -> None:
     """Run ``total`` calls in memory, and the same calls on a manager with a store that is
     closed after ``cut`` of them and reopened: every state on the way is the same."""
     ops = operations(seed, total)
     reference, clock = new_farm()
     stored, stored_clock = new_farm()
-    attach_store(stored, open_store())
+    attach_store(stored, open_store(), group_commit=group_commit)
     for op in ops[:cut]:
         assert apply(reference, clock, op) == apply(stored, stored_clock, op)
     stored.close()
@@ -76,6 +79,75 @@ def test_sqlite_store_restarts_exactly(tmp_path):
         5, 120, 200, lambda: SqlStore(url), lambda clock: open_manager(url, clock=clock)
     )
     assert (tmp_path / "farm.db-wal").exists() or (tmp_path / "farm.db").exists()
+
+
+def test_sqlite_store_with_group_commit_restarts_exactly(tmp_path):
+    url = sqlite_url(tmp_path)
+    run_with_restart(
+        13,
+        90,
+        150,
+        lambda: SqlStore(url),
+        lambda clock: open_manager(url, clock=clock),
+        group_commit=True,
+    )
+
+
+def test_group_commit_stores_every_acknowledged_change_of_concurrent_callers(tmp_path):
+    manager, clock = new_farm()
+    store = SqlStore(sqlite_url(tmp_path))
+    attach_store(manager, store, group_commit=True)
+    errors: list[BaseException] = []
+
+    def submit(worker: int) -> None:
+        try:
+            for number in range(60):
+                manager.submit_job(make_job(f"w{worker}-{number}", now=clock.now()))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    committer = manager._path.persist.committer  # type: ignore[union-attr]
+    assert committer.written >= 360 and committer.batches <= committer.written
+    manager.close()
+    again = open_manager(store.url, clock=ManualClock(clock.now()))
+    assert {f"w{w}-{n}" for w in range(6) for n in range(60)} <= set(again.jobs)
+    again.close()
+
+
+class FailingBatches(MemoryStore):
+    """A store committing batches whose database goes away after ``healthy`` batches."""
+
+    def __init__(self, healthy: int) -> None:
+        super().__init__()
+        self.healthy = healthy
+        self.batches = 0
+
+    def write_many(self, batch: list[ChangeSet]) -> None:
+        if self.batches >= self.healthy:
+            raise OSError("connection to the database lost")
+        self.batches += 1
+        for changes in batch:
+            self.write(changes)
+
+
+def test_a_failed_group_commit_stops_the_manager_and_keeps_what_was_committed():
+    manager, clock = new_farm()
+    store = FailingBatches(healthy=1)
+    attach_store(manager, store, group_commit=True)  # the farm: written directly
+    manager.submit_job(make_job("a", now=clock.now()))  # batch 1
+    with pytest.raises(StoreError, match="could not be stored"):
+        manager.submit_job(make_job("b", now=clock.now()))
+    with pytest.raises(StoreError, match="reopen"):
+        manager.cancel_job("a")
+    manager.close()
+    reopened = attach_store(RenderFarmManager(clock=ManualClock(clock.now())), store)
+    assert set(reopened.jobs) == {"a"}
 
 
 def test_postgresql_store_restarts_exactly(pg_url):

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from render_farm_manager.core.clock import Clock
 from render_farm_manager.core.errors import RenderFarmError, StoreError
@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from render_farm_manager.store.base import Store
 
 _log = logging.getLogger(__name__)
+
+
+class Waiter(Protocol):
+    def wait(self) -> None:
+        """Return once the change set is stored; raise StoreError if it could not be."""
+
 
 EditHandler = Callable[[FarmModel, str, Any], None]
 AfterMove = Callable[[list[RenderJob], list[RenderJobStatus], RenderJobStatus], None]
@@ -74,8 +80,9 @@ class ChangePath:
         """Counted resources (licences, seats) by name: how many tasks may hold one at once."""
         self.store: Store | None = None
         """Where committed changes are written (None: memory only)."""
-        self.persist: Callable[[Transaction], None] | None = None
-        """Writes a committed change to the store, in one transaction of its own."""
+        self.persist: Callable[[Transaction], Waiter | None] | None = None
+        """Writes a committed change to the store (or hands it to the store's committer and
+        returns what to wait on)."""
         self.broken: str | None = None
         """Why the store failed to commit a change (then no further change is accepted)."""
         self.listeners: list[ChangeListener] = []
@@ -95,7 +102,10 @@ class ChangePath:
     @contextmanager
     def change(self) -> Iterator[Transaction]:
         """One change set (joined by nested calls): all of it commits, or none of it. The
-        clock is read once, first: every time the change records is that time."""
+        clock is read once, first: every time the change records is that time. With a store
+        that commits in the background, the outermost change returns once its change set is
+        stored (waiting outside the lock, so that others can go on meanwhile)."""
+        stored: Waiter | None = None
         with self.lock:
             if self._tx is not None:
                 yield self._tx
@@ -124,18 +134,24 @@ class ChangePath:
                 if self._stray:
                     tx.logged[:0], self._stray = self._stray, []
                 if self.persist is not None:
-                    self._write_through(tx)
+                    stored = self._write_through(tx)
             finally:
                 self._tx = None
                 self._now = None
                 if tx.changed:
                     self.version += 1
             self._tell_listeners(tx.logged)
+        if stored is not None:
+            try:
+                stored.wait()
+            except StoreError as error:
+                self.broken = self.broken or str(error)
+                raise
 
-    def _write_through(self, tx: Transaction) -> None:
+    def _write_through(self, tx: Transaction) -> Waiter | None:
         assert self.persist is not None
         try:
-            self.persist(tx)
+            return self.persist(tx)
         except Exception as error:
             self.broken = f"{type(error).__name__}: {error}"
             if isinstance(error, StoreError):

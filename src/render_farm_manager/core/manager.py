@@ -201,6 +201,9 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
         self.last_cycle_plan: CyclePlan | None = None
         """What the latest scheduling cycle decided (placements, preemptions, deferrals)."""
         self._forecast: tuple[tuple[int, datetime], dict[str, datetime]] | None = None
+        self.forecast_max_age_seconds = 1.0
+        """A forecast of an unchanged farm is reused for this long (status reads by the
+        hundred need not each walk the queue)."""
         self._jobs_by_client: dict[str, int] = {}
 
     @property
@@ -561,10 +564,15 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
 
     def forecast(self) -> dict[str, datetime]:
         """Expected finish time of every running and eligible waiting job (cached until the
-        state or the time changes)."""
+        state changes, or for ``forecast_max_age_seconds`` of clock time, 1 s by default)."""
         with self._path.lock:
             now = self._path.now()
             key = (self._path.version, now)
+            cached = self._forecast
+            if cached is not None and cached[0][0] == key[0]:
+                age = (now - cached[0][1]).total_seconds()
+                if 0 <= age <= self.forecast_max_age_seconds:
+                    return cached[1]  # nothing changed since, and it is fresh enough
             if self._forecast is None or self._forecast[0] != key:
                 self._path.index.flush()
                 finish = self.scheduler.forecast(

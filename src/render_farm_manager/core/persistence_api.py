@@ -47,6 +47,10 @@ class PersistenceAPI:
                 return
             if self._path.broken is None:
                 self._path.broken = "the manager was closed"
+            committer = getattr(self._path.persist, "committer", None)
+        if committer is not None:  # what is queued is committed first (outside the lock)
+            committer.close()
+        with self._path.lock:
             store.close()
 
     def requeue_lost_work(self, still_running: Mapping[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +26,10 @@ from render_farm_manager.service.schemas import ErrorBody
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body but for job files (``MAX_JOB_FILE_BYTES``)."""
+
+
+REQUEST_THREADS = 4
+"""Threads serving requests (the default, 40, thrashes on the manager's lock)."""
 
 
 def create_app(
@@ -58,6 +63,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every request that touches the farm takes the manager's one lock: more threads than
+        # a few only fight over it (and over the interpreter), and throughput collapses under
+        # a hundred concurrent readers. A few threads keep the lock busy and the queue short.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         holder.open_in_background(open_farm, ready)
         try:
             yield

@@ -41,7 +41,11 @@ _bearer = HTTPBearer(
 )
 
 
-def principal(
+# The dependencies are ``async``: they only look things up, and FastAPI would otherwise run each
+# in a worker thread of its own (a thread hop per dependency per request).
+
+
+async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -59,13 +63,13 @@ def principal(
     return who
 
 
-def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if not who.is_admin:
         raise ApiError(403, "forbidden", "this endpoint needs an admin token")
     return who
 
 
-def farm(request: Request) -> RenderFarmManager:
+async def farm(request: Request) -> RenderFarmManager:
     holder = context(request).holder
     manager = holder.manager
     if manager is None:

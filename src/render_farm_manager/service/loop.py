@@ -39,6 +39,8 @@ class SchedulingLoop:
         self.cycles = 0
         self.failures = 0
         self.last_error: str | None = None
+        self.last_seconds = 0.0
+        """How long the latest cycle took."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,8 +73,9 @@ class SchedulingLoop:
             self._wake.wait(self.every_seconds)
             if self._stop.is_set():
                 return
-            # Let a burst of submissions settle into one cycle.
-            self._stop.wait(self.min_gap_seconds)
+            # Let a burst of submissions settle into one cycle, and under a steady stream of
+            # changes keep the cycles to about a fifth of the time (the rest is the requests').
+            self._stop.wait(max(self.min_gap_seconds, min(1.0, 4 * self.last_seconds)))
             self._wake.clear()
             self.run_once()
 
@@ -87,5 +90,6 @@ class SchedulingLoop:
             self.failures += 1
             self.last_error = f"{type(error).__name__}: {error}"
             _log.exception("scheduling cycle failed")
+        self.last_seconds = time.perf_counter() - started
         if self.on_cycle is not None:
-            self.on_cycle(time.perf_counter() - started, ok)
+            self.on_cycle(self.last_seconds, ok)

@@ -15,6 +15,7 @@ from typing import Any
 from render_farm_manager.core.errors import StoreError
 from render_farm_manager.core.manager import RenderFarmManager
 from render_farm_manager.store.base import ChangeSet, Snapshot, Store
+from render_farm_manager.store.committer import Committer
 from render_farm_manager.store.memory import MemoryStore
 from render_farm_manager.store.restore import restore
 from render_farm_manager.store.writer import WriteThrough
@@ -22,9 +23,17 @@ from render_farm_manager.store.writer import WriteThrough
 DEFAULT_URL = "sqlite:///render-farm.db"
 
 
-def attach_store(manager: RenderFarmManager, store: Store) -> RenderFarmManager:
+def attach_store(
+    manager: RenderFarmManager, store: Store, *, group_commit: bool | None = None
+) -> RenderFarmManager:
     """Make ``store`` the manager's store: a manager that is empty takes what the store holds;
-    a store that is empty takes what the manager holds. Both holding state is refused."""
+    a store that is empty takes what the manager holds. Both holding state is refused.
+
+    With ``group_commit`` (and a store that commits several change sets at once, as the SQL
+    store does), change sets are committed by a thread of their own, as many together as have
+    queued up; every call still returns only once its change is stored. By default it is on
+    where a commit is expensive (PostgreSQL waits for its log to reach the disk), off where it
+    is not (SQLite in WAL mode: handing over would cost more than the commit)."""
     path = manager._path
     with path.lock:
         if path.store is not None:
@@ -42,6 +51,10 @@ def attach_store(manager: RenderFarmManager, store: Store) -> RenderFarmManager:
         writer = WriteThrough(manager, store)
         if held:
             store.write(writer.everything())
+        if group_commit is None:
+            group_commit = getattr(store, "dialect", None) == "postgresql"
+        if group_commit and type(store).write_many is not Store.write_many:
+            writer.committer = Committer(store)
         path.store = store
         path.persist = writer
         return manager

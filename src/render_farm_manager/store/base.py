@@ -133,6 +133,12 @@ class Store(ABC):
     def write(self, changes: ChangeSet) -> None:
         """Apply one change set in one transaction: all of it is committed, or none."""
 
+    def write_many(self, batch: list[ChangeSet]) -> None:
+        """Apply several change sets, in order; a store that can commits them together (one
+        transaction: all or none)."""
+        for changes in batch:
+            self.write(changes)
+
     @abstractmethod
     def audit_entries(self, wanted: AuditFilter, limit: int, offset: int) -> list[AuditLogEntry]:
         """Audit entries matching ``wanted``, oldest first."""

@@ -65,9 +65,7 @@ class JobStateRow(Base):
     """What changes all the time about a job, in a narrow row of its own."""
 
     __tablename__ = "job_state"
-    id: Mapped[str] = mapped_column(
-        ID, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[str] = mapped_column(ID, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     queue_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     patch: Mapped[str | None] = mapped_column(Text, nullable=True)

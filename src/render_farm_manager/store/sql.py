@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -63,6 +64,8 @@ _PG_TYPES |= dict.fromkeys(
 _PG_TYPES |= dict.fromkeys(("event_type", "job_id", "node_id"), "text")
 LEADER_LOCK_KEY = 0x52464D  # "RFM": the advisory lock that makes a manager the leader
 T = TypeVar("T")
+Execute = Callable[[str, Any], Any]
+"""Runs one statement with its parameters (the driver's own placeholders)."""
 
 
 def engine_url(url: str) -> str:
@@ -310,20 +313,42 @@ class SqlStore(Store):
     # -- writing -------------------------------------------------------------------------------
 
     def write(self, changes: ChangeSet) -> None:
+        self.write_many([changes])
+
+    def write_many(self, batch: list[ChangeSet]) -> None:
+        """Several change sets, in order, in one transaction (one commit for all)."""
         with self._lock:
             counters = dict(self._next)
             try:
-                with self._writer.begin():
-                    self._write(self._writer, changes, counters)
-            except SQLAlchemyError as error:
+                if self._qmark:
+                    with self._writer.begin():
+                        for changes in batch:
+                            self._write(self._writer.exec_driver_sql, changes, counters)
+                else:
+                    self._write_raw(batch, counters)
+            except (SQLAlchemyError, psycopg.Error) as error:
                 raise StoreError(
                     f"writing to {_safe(self.url)} failed: {_reason(error)}"
                 ) from error
             self._next = counters
 
+    def _write_raw(self, batch: list[ChangeSet], counters: dict[str, int]) -> None:
+        """PostgreSQL: straight through psycopg, on the writer's own session (the one holding
+        the leader lock: a manager that lost its session cannot write)."""
+        raw: Any = self._writer.connection.dbapi_connection
+        try:
+            with raw.cursor() as cursor:
+                for changes in batch:
+                    self._write(cursor.execute, changes, counters)
+            raw.commit()
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                raw.rollback()
+            raise
+
     def _insert(
         self,
-        connection: Connection,
+        execute: Execute,
         table: str,
         columns: tuple[str, ...],
         rows: list[tuple[Any, ...]],
@@ -340,19 +365,17 @@ class SqlStore(Store):
             conflict = f" ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
         if self._qmark:
             marks = ", ".join("?" * len(columns))
-            connection.exec_driver_sql(
-                f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows
-            )
+            execute(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows)
             return
         arrays = ", ".join(f"%s::{_pg_type(table, c)}[]" for c in columns)
-        connection.exec_driver_sql(
+        execute(
             f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){conflict}",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
 
     def _update(
         self,
-        connection: Connection,
+        execute: Execute,
         table: str,
         columns: tuple[str, ...],
         rows: list[tuple[Any, ...]],
@@ -362,79 +385,77 @@ class SqlStore(Store):
             return
         if self._qmark:
             assignments = ", ".join(f"{c} = ?" for c in columns)
-            connection.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE id = ?", rows)
+            execute(f"UPDATE {table} SET {assignments} WHERE id = ?", rows)
             return
         every = (*columns, "id")
         arrays = ", ".join(f"%s::{_pg_type(table, c)}[]" for c in every)
         assignments = ", ".join(f"{c} = v.{c}" for c in columns)
-        connection.exec_driver_sql(
+        execute(
             f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(every)}) "
             f"WHERE {table}.id = v.id",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
 
-    def _delete(self, connection: Connection, table: str, ids: list[str]) -> None:
+    def _delete(self, execute: Execute, table: str, ids: list[str]) -> None:
         if not ids:
             return
         if self._qmark:
-            connection.exec_driver_sql(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
+            execute(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
         else:
-            connection.exec_driver_sql(f"DELETE FROM {table} WHERE id = ANY(%s)", (ids,))
+            execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (ids,))
 
-    def _write(self, connection: Connection, changes: ChangeSet, next_: dict[str, int]) -> None:
+    def _write(self, execute: Execute, changes: ChangeSet, next_: dict[str, int]) -> None:
         def seq(name: str) -> int:
             next_[name] += 1
             return next_[name]
 
-        self._delete(connection, "job_state", changes.deleted_jobs)
-        self._delete(connection, "jobs", changes.deleted_jobs)
-        self._delete(connection, "node_state", changes.deleted_nodes)
-        self._delete(connection, "nodes", changes.deleted_nodes)
-        self._delete(connection, "clients", changes.deleted_clients)
+        self._delete(execute, "job_state", changes.deleted_jobs)
+        self._delete(execute, "jobs", changes.deleted_jobs)
+        self._delete(execute, "node_state", changes.deleted_nodes)
+        self._delete(execute, "nodes", changes.deleted_nodes)
+        self._delete(execute, "clients", changes.deleted_clients)
         self._insert(
-            connection,
+            execute,
             "clients",
             ("id", "seq", "kind", "data"),
             [(c.id, seq("clients"), c.kind, c.data) for c in changes.clients],
         )
         self._insert(
-            connection,
+            execute,
             "nodes",
             ("id", "seq", "data"),
             [(n.id, seq("nodes"), n.data) for n in changes.nodes],
         )
-        self._insert(
-            connection, "node_state", ("id", "patch"), [(n.id, None) for n in changes.nodes]
-        )
+        self._insert(execute, "node_state", ("id", "patch"), [(n.id, None) for n in changes.nodes])
         self._update(
-            connection, "node_state", ("patch",), [(p.patch, p.id) for p in changes.node_patches]
+            execute, "node_state", ("patch",), [(p.patch, p.id) for p in changes.node_patches]
         )
         self._insert(
-            connection,
+            execute,
             "jobs",
             JOB_COLUMNS,
             [(j.id, seq("jobs"), j.kind, j.client_id, j.shot_id, j.data) for j in changes.jobs],
         )
         self._insert(
-            connection,
+            execute,
             "job_state",
             STATE_COLUMNS,
             [(j.id, j.status, j.queue_seq, None, j.extra) for j in changes.jobs],
         )
         patches = changes.job_patches
         self._update(
-            connection,
+            execute,
             "job_state",
             ("status", "queue_seq"),
             [(p.status, p.queue_seq, p.id) for p in patches if p.light],
         )
         self._update(
-            connection,
+            execute,
             "job_state",
             ("status", "queue_seq", "patch", "extra"),
             [(p.status, p.queue_seq, p.patch, p.extra, p.id) for p in patches if not p.light],
         )
-        self._insert(connection, "farm_state", ("key", "data"), list(changes.state.items()))
+        self._insert(execute, "farm_state", ("key", "data"), list(changes.state.items()))
         if changes.audit:
             rows, links = [], []
             for entry in changes.audit:
@@ -452,8 +473,8 @@ class SqlStore(Store):
                 )
                 for job_id in dict.fromkeys(entry.details.get("job_ids", ())):
                     links.append((number, job_id))
-            self._insert(connection, "audit", AUDIT_COLUMNS, rows, upsert=False)
-            self._insert(connection, "audit_jobs", ("audit_id", "job_id"), links, upsert=False)
+            self._insert(execute, "audit", AUDIT_COLUMNS, rows, upsert=False)
+            self._insert(execute, "audit_jobs", ("audit_id", "job_id"), links, upsert=False)
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -497,6 +518,6 @@ def _safe(url: str) -> str:
     return url
 
 
-def _reason(error: SQLAlchemyError) -> str:
+def _reason(error: Exception) -> str:
     original = getattr(error, "orig", None)
     return str(original or error).strip().splitlines()[0]

@@ -31,6 +31,7 @@ from render_farm_manager.store.base import (
     NodePatch,
     Store,
 )
+from render_farm_manager.store.committer import Committer, Ticket
 
 if TYPE_CHECKING:
     from render_farm_manager.core.manager import RenderFarmManager
@@ -113,9 +114,14 @@ def _place(path: Any, job_id: str) -> int | None:
 class WriteThrough:
     """The change path's ``persist`` hook for one manager and one store."""
 
-    def __init__(self, manager: RenderFarmManager, store: Store) -> None:
+    def __init__(
+        self, manager: RenderFarmManager, store: Store, committer: Committer | None = None
+    ) -> None:
+        """With a ``committer``, change sets are committed by its thread, several at once
+        (the caller waits for its ticket); without, each is written here and now."""
         self.manager = manager
         self.store = store
+        self.committer = committer
         path = self.path = manager._path
         self._extra_maps = {
             id(manager._placement.failures_on_node),
@@ -170,19 +176,19 @@ class WriteThrough:
         path._stray.clear()  # those are among the entries written here
         return changes
 
-    def __call__(self, tx: Transaction) -> None:
+    def __call__(self, tx: Transaction) -> Ticket | None:
         # The rows are thousands of short-lived tuples and strings: a collection of the old
         # generation in the middle (the farm's models are millions of objects) would cost more
         # than the write itself. Collection resumes when the rows are written.
         paused = gc.isenabled()
         gc.disable()
         try:
-            self._write(tx)
+            return self._write(tx)
         finally:
             if paused:
                 gc.enable()
 
-    def _write(self, tx: Transaction) -> None:
+    def _write(self, tx: Transaction) -> Ticket | None:
         manager, path = self.manager, self.path
         jobs: dict[str, int] = {}
         """Job id → how much of it to write (LIGHT, HOT, WHOLE)."""
@@ -222,7 +228,7 @@ class WriteThrough:
             else:
                 clients[owner.id] = None
         if not (jobs or nodes or clients or docs or tx.changed or tx.logged):
-            return
+            return None
         changes = ChangeSet()
         known = self._known_jobs
         sequence_of = queue.sequence_of
@@ -269,8 +275,12 @@ class WriteThrough:
                 changes.state[key] = doc
         changes.audit = list(tx.logged)
         if not changes:
-            return
-        self.store.write(changes)
+            return None
+        ticket = None
+        if self.committer is not None:
+            ticket = self.committer.submit(changes)
+        else:
+            self.store.write(changes)
         for row in changes.jobs:
             known.add(row.id)
         known.difference_update(changes.deleted_jobs)
@@ -278,3 +288,4 @@ class WriteThrough:
         self._written = current
         if speeds is not None:
             self._speeds_version = speeds.version
+        return ticket

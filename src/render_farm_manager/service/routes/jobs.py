@@ -90,7 +90,17 @@ def submit_job(body: JobSubmission, who: Who, manager: Farm) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True, exclude={"client_id", "steps"})
     job = RenderJob(**fields, client_id=client_id, steps=body.steps)
     manager.submit_job(job)
-    return job_status(manager, job.id)
+    return submitted(job)
+
+
+def submitted(job: RenderJob) -> dict[str, Any]:
+    """What a submission answers: the job as stored and what the manager saw at once (no
+    forecast: that walks the whole queue; ``GET /jobs/{id}`` has it)."""
+    return {
+        **summary(job).model_dump(mode="json"),
+        "deadline_feasible": job.deadline_feasible,
+        "placement_warning": job.placement_warning,
+    }
 
 
 @router.get("/jobs", summary="List jobs (filtered, paged)")
