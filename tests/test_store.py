@@ -5,9 +5,9 @@ manager; only one manager leads a store."""
 from __future__ import annotations
 
 import subprocess
-import threading
 import sys
 import textwrap
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path

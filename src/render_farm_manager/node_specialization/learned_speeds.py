@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from render_farm_manager.core.validation import setting
 
@@ -102,7 +103,7 @@ class LearnedSpeeds:
             self._by_node.setdefault((node_id, job_type), SpeedEstimate(speed, 1))
             self.version += 1
 
-    def snapshot(self) -> dict[str, list[list[object]]]:
+    def snapshot(self) -> dict[str, list[list[Any]]]:
         """Everything learned, as JSON-ready lists (for a store)."""
         with self._lock:
             return {
@@ -110,14 +111,14 @@ class LearnedSpeeds:
                 "by_class": [[c, j, e.speed, e.samples] for (c, j), e in self._by_class.items()],
             }
 
-    def restore(self, snapshot: dict[str, list[list[object]]]) -> None:
+    def restore(self, snapshot: dict[str, list[list[Any]]]) -> None:
         """Take back what :meth:`snapshot` gave (replacing what is known)."""
         by_node = {
-            (str(n), str(j)): SpeedEstimate(float(s), int(c))  # type: ignore[arg-type]
+            (str(n), str(j)): SpeedEstimate(float(s), int(c))
             for n, j, s, c in snapshot.get("by_node", [])
         }
         by_class = {
-            (str(n), str(j)): SpeedEstimate(float(s), int(c))  # type: ignore[arg-type]
+            (str(n), str(j)): SpeedEstimate(float(s), int(c))
             for n, j, s, c in snapshot.get("by_class", [])
         }
         with self._lock:

@@ -37,6 +37,8 @@ def _load(
     """The stored model: ``data``, with ``patch`` over it and ``status`` (a column of its own
     for jobs) over both."""
     try:
+        if patch is None and status is not None and f'"status":"{status}"' in data:
+            status = None  # the model as written has it (the model has one status field)
         fields = merged(data, patch)
         if status is not None:
             if isinstance(fields, str):
