@@ -35,7 +35,9 @@ import httpx
 
 from render_farm_manager.service.server import free_port
 
-PG = "postgresql://postgres@127.0.0.1:5432"
+sys.path.insert(0, str(Path(__file__).parent))
+from pg_database import postgres_database
+
 ADMIN = "benchmark-admin-token-0123456789"
 
 
@@ -218,19 +220,6 @@ def run(label: str, db: str, seconds: float, directory: Path) -> None:
         server.wait(timeout=30)
         if server.stderr is not None:
             server.stderr.close()
-
-
-def postgres_database(name: str) -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(f"{PG}/postgres", autocommit=True, connect_timeout=3) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            c.execute(f'CREATE DATABASE "{name}"')
-        return f"{PG}/{name}"
-    except Exception as error:
-        print(f"PostgreSQL skipped: {error}")
-        return None
 
 
 def main() -> None:

@@ -27,12 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from farm_builder import build_farm, free_share_of_nodes
+from pg_database import postgres_database
 
 from render_farm_manager.core.clock import ManualClock
 from render_farm_manager.store import attach_store, open_manager
 from render_farm_manager.store.sql import SqlStore
-
-PG = "postgresql://postgres@127.0.0.1:5432"
 
 
 def cycles(url: str | None, jobs: int, nodes: int, later: int, seed: int) -> tuple[float, list]:
@@ -94,19 +93,6 @@ def restart(url: str, label: str, jobs: int, repeats: int) -> None:
         f"  {label:<10} {jobs:,} jobs: stored in {saved:.1f} s, reopened in "
         f"{statistics.median(times):.2f} s (median of {repeats}; goal <= 10 s)"
     )
-
-
-def postgres_database(name: str) -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(f"{PG}/postgres", autocommit=True, connect_timeout=3) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            c.execute(f'CREATE DATABASE "{name}"')
-        return f"{PG}/{name}"
-    except Exception as error:
-        print(f"  PostgreSQL skipped: {error}")
-        return None
 
 
 def main() -> None:

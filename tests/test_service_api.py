@@ -328,6 +328,25 @@ def test_farm_status_energy_and_power_down(farm: ServedFarm) -> None:
     assert all({"node_id", "wake_by", "reason"} <= set(a) for a in advice)
 
 
+def test_the_tariff_is_set_by_an_admin_and_refused_whole_when_bad(farm: ServedFarm) -> None:
+    before = farm.north.energy()["tariff"]
+    with pytest.raises(FarmAPIError) as refused:
+        farm.north.set_energy_tariff([{"start": "07:00", "end": "21:00", "price_per_kwh": 1}])
+    assert refused.value.status == 403
+    with pytest.raises(FarmAPIError) as empty:
+        farm.admin.set_energy_tariff([{"start": "07:00", "end": "07:00", "price_per_kwh": 1}])
+    assert empty.value.status == 422 and empty.value.field == "periods"
+    assert farm.north.energy()["tariff"] == before
+    day = [{"start": "07:00", "end": "21:00", "price_per_kwh": 0.31}]
+    energy = farm.admin.set_energy_tariff(day, default_price=0.09)
+    assert energy["tariff"]["periods"] == day and energy["tariff"]["default_price"] == 0.09
+    assert (
+        farm.manager.energy_optimizer.get_time_of_day_energy_price(START.replace(hour=12)) == 0.31
+    )
+    assert farm.admin.audit(event_type="energy_tariff_changed")["entries"]
+    farm.admin.set_energy_tariff(before["periods"], before["default_price"])
+
+
 def test_audit_queries_by_job_node_client_type_and_time(farm: ServedFarm) -> None:
     farm.north.submit_job(job_fields("api-audit", priority="critical"))
     wait_for(lambda: status_of(farm, "api-audit") == "running")

@@ -381,3 +381,23 @@ def test_a_manager_that_lost_its_postgresql_session_cannot_write(pg_url):
     other = open_manager(pg_url, lead_timeout=5)
     assert "a" not in other.jobs
     other.close()
+
+
+def test_a_new_tariff_is_kept_across_a_restart(tmp_path):
+    from datetime import time as day_time
+
+    from render_farm_manager.energy_optimization.tariff import TariffPeriod, TimeOfUseTariff
+
+    url = sqlite_url(tmp_path)
+    manager, clock = new_farm()
+    attach_store(manager, SqlStore(url))
+    with pytest.raises(Exception, match="TimeOfUseTariff"):
+        manager.set_energy_tariff({"07:00": 0.3})  # type: ignore[arg-type]
+    manager.set_energy_tariff(
+        TimeOfUseTariff([TariffPeriod(day_time(7), day_time(21), 0.31)], default_price=0.09)
+    )
+    manager.close()
+    again = open_manager(url, clock=ManualClock(clock.now()))
+    assert again.energy_optimizer.get_time_of_day_energy_price(T0.replace(hour=12)) == 0.31
+    assert again.energy_optimizer.get_time_of_day_energy_price(T0.replace(hour=23)) == 0.09
+    again.close()

@@ -64,6 +64,7 @@ from render_farm_manager.core.shot_api import ShotAPI
 from render_farm_manager.core.shots import ShotChanges
 from render_farm_manager.core.validation import choice, flag, identifier, text, whole_number
 from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
+from render_farm_manager.energy_optimization.tariff import TimeOfUseTariff
 from render_farm_manager.node_specialization.fit import fits
 from render_farm_manager.node_specialization.specialization_manager import (
     NodeSpecializationManager,
@@ -556,6 +557,32 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
             tx.after_commit(lambda: self.energy_optimizer.set_energy_mode(new_mode))
             self._path.log(
                 "log_energy_mode_changed", old_mode=old_mode.value, new_mode=new_mode.value
+            )
+
+    def set_energy_tariff(self, tariff: TimeOfUseTariff) -> None:
+        """Price electricity by ``tariff`` from now on (deferral, placement and accounting read
+        it; the cost already accounted stays). Raises :class:`InvalidInputError` for anything
+        but a :class:`TimeOfUseTariff`, or a farm whose energy optimizer has no tariff."""
+        if not isinstance(tariff, TimeOfUseTariff):
+            raise InvalidInputError(
+                f"set_energy_tariff() takes a TimeOfUseTariff, got {type(tariff).__name__}",
+                field="tariff",
+            )
+        if not hasattr(self.energy_optimizer, "tariff"):
+            raise InvalidInputError(
+                "this farm's energy optimizer takes no tariff", field="energy_optimizer"
+            )
+        with self._path.change() as tx:
+            tx.set_attr(self.energy_optimizer, "tariff", tariff)
+            self._path.log(
+                "log_event",
+                "energy_tariff_changed",
+                f"Electricity tariff changed: {tariff.min_price:g}-{tariff.max_price:g} per kWh",
+                periods=[
+                    [p.start.isoformat(), p.end.isoformat(), p.price_per_kwh]
+                    for p in tariff.periods
+                ],
+                default_price=tariff.default_price,
             )
 
     # ------------------------------------------------------------------------------------------

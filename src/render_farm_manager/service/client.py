@@ -239,6 +239,13 @@ class FarmClient:
     def set_energy_mode(self, mode: str) -> dict[str, Any]:
         return dict(self._api("PUT", "/energy/mode", json={"mode": mode}))
 
+    def set_energy_tariff(
+        self, periods: list[dict[str, Any]], default_price: float | None = None
+    ) -> dict[str, Any]:
+        """``periods``: ``{"start": "07:00", "end": "21:00", "price_per_kwh": 0.3}`` each."""
+        body = {"periods": periods, "default_price": default_price}
+        return dict(self._api("PUT", "/energy/tariff", json=body))
+
     def power_down_candidates(self, keep_awake: int = 1) -> list[dict[str, Any]]:
         return list(self._api("GET", "/power-down", params={"keep_awake": keep_awake}))
 

@@ -7,7 +7,7 @@ a URL path.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -122,6 +122,20 @@ class ClientUpdate(Request):
 
 class EnergyModeChange(Request):
     mode: EnergyMode
+
+
+class TariffPeriodIn(Request):
+    start: time = Field(description="From this time of day (inclusive), e.g. 07:00")
+    end: time = Field(description="To this time of day (exclusive); may wrap past midnight")
+    price_per_kwh: float = Field(ge=0, le=1_000)
+
+
+class TariffChange(Request):
+    """A daily price schedule: minutes no period covers cost ``default_price`` (by default the
+    cheapest period's price)."""
+
+    periods: list[TariffPeriodIn] = Field(max_length=96)
+    default_price: float | None = Field(default=None, ge=0, le=1_000)
 
 
 # -- responses ---------------------------------------------------------------------------

@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from render_farm_manager.core.models import EnergyMode
+from render_farm_manager.energy_optimization.tariff import TariffPeriod, TimeOfUseTariff
 from render_farm_manager.service.deps import Admin, Farm, Who, context
-from render_farm_manager.service.schemas import EnergyModeChange, Health
+from render_farm_manager.service.errors import invalid
+from render_farm_manager.service.schemas import EnergyModeChange, Health, TariffChange
 
 router = APIRouter(tags=["farm"])
 public = APIRouter(tags=["service"])
@@ -71,6 +73,17 @@ def set_energy_mode(
     body: EnergyModeChange, request: Request, who: Admin, manager: Farm
 ) -> dict[str, Any]:
     manager.set_energy_mode(body.mode)
+    return energy_view(request)
+
+
+@router.put("/energy/tariff", summary="Set the electricity tariff (admin)")
+def set_tariff(body: TariffChange, request: Request, who: Admin, manager: Farm) -> dict[str, Any]:
+    try:
+        periods = [TariffPeriod(p.start, p.end, p.price_per_kwh) for p in body.periods]
+        tariff = TimeOfUseTariff(periods, body.default_price)
+    except ValueError as error:
+        raise invalid("periods", str(error)) from error
+    manager.set_energy_tariff(tariff)
     return energy_view(request)
 
 
