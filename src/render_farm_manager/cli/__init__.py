@@ -13,7 +13,6 @@ from render_farm_manager.cli.render import render
 from render_farm_manager.cli.server import register as register_service_commands
 from render_farm_manager.cli.submit import submit
 from render_farm_manager.demo import build_demo_farm, run_demo
-from render_farm_manager.simulation.charts import write_charts
 from render_farm_manager.simulation.comparison import run_comparison
 from render_farm_manager.simulation.optimal import MAX_OPTIMAL_JOBS, reference_workload
 from render_farm_manager.simulation.policies import DEFAULT_POLICIES, POLICIES, resolve_policies
@@ -173,6 +172,8 @@ def simulate(
     if comparison.targets():
         console.print(targets_table(comparison))
     report = comparison.write_json(out / "report.json")
+    from render_farm_manager.simulation.charts import write_charts  # matplotlib: slow import
+
     charts = write_charts(comparison, out)
     console.print(f"report: {report}")
     for chart in charts:
