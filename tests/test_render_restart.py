@@ -34,8 +34,15 @@ FRAMES, WIDTH, HEIGHT = 24, 160, 120
 def stored_frames_done(database: Path) -> dict[str, list[int]]:
     """Task id → frames done, as the store has them (read with plain sqlite3)."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        rows = connection.execute("SELECT id, data FROM jobs WHERE kind = 'task'").fetchall()
-    return {task_id: json.loads(data)["frames_done"] for task_id, data in rows}
+        rows = connection.execute(
+            "SELECT jobs.id, jobs.data, job_state.patch FROM jobs "
+            "JOIN job_state ON job_state.id = jobs.id WHERE jobs.kind = 'task'"
+        ).fetchall()
+    done = {}
+    for task_id, data, patch in rows:  # the hot fields are patched over the model's
+        fields = json.loads(data) | (json.loads(patch) if patch else {})
+        done[task_id] = fields["frames_done"]
+    return done
 
 
 def renders_under(workdir: Path) -> list[int]:

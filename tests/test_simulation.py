@@ -343,3 +343,32 @@ def test_command_line_optimal_reference(tmp_path):
     assert report["optimal"]["jobs"] == report["workload"]["jobs"]
     too_big = CliRunner().invoke(app, ["simulate", "--optimal", "--nodes", "40"])
     assert too_big.exit_code == 2 and "small instances" in too_big.output
+
+
+def test_turnaround_and_first_preview_are_measured_from_submission(small_comparison):
+    for result in small_comparison.results:
+        completed = result.completed_on_time + result.completed_late
+        assert completed > 0
+        # turnaround includes the queue: never shorter than the best render of any job, and
+        # its p95 is at least its mean
+        assert 0 < result.turnaround_mean_hours <= result.turnaround_p95_hours
+        if result.first_preview_from_submit_mean is not None:
+            assert 0 <= result.first_preview_from_submit_mean <= 1
+            assert result.first_preview_from_submit_hours_mean is not None
+            assert result.first_preview_from_submit_hours_mean >= 0
+
+
+def test_policy_names_stay_whole_in_an_80_column_terminal():
+    from rich.console import Console
+
+    from render_farm_manager.simulation.tables import costs_table, results_table
+
+    workload = generate_workload("normal", nodes=6, days=0.5, seed=3)
+    names = ["ours-no-learning", "ours-no-energy", "ours-no-preemption", "ours-no-previews"]
+    comparison = run_comparison(workload, resolve_policies(names))
+    for table in (results_table(comparison), costs_table(comparison)):
+        console = Console(width=80, record=True)
+        console.print(table)
+        text = console.export_text()
+        for name in names:
+            assert name in text

@@ -602,6 +602,9 @@ class Simulation:
         tardiness: list[float] = []
         efficiency_best = efficiency_used = 0.0
         preview_fractions: list[float] = []
+        turnarounds: list[float] = []
+        from_submit: list[float] = []
+        from_submit_hours: list[float] = []
         for spec in self.workload.jobs:
             job = manager.jobs.get(spec.id)
             deadline_h = spec.submit_at_hours + spec.deadline_after_hours
@@ -620,6 +623,7 @@ class Simulation:
                 result.cancelled += 1
                 continue
             done_h = (job.completed_at - self.workload.start).total_seconds() / 3600.0
+            turnarounds.append(max(0.0, done_h - spec.submit_at_hours))
             late = max(0.0, done_h - deadline_h)
             tardiness.append(late)
             if late <= 1e-9:
@@ -636,6 +640,9 @@ class Simulation:
             started = self._first_start.get(spec.id)
             if first is not None and started is not None and done_h > started:
                 preview_fractions.append((first - started) / (done_h - started))
+            if first is not None and done_h > spec.submit_at_hours:
+                from_submit.append((first - spec.submit_at_hours) / (done_h - spec.submit_at_hours))
+                from_submit_hours.append(first - spec.submit_at_hours)
         integrals = self._integrals
         total = max(1, result.jobs_total)
         result.on_time_rate = result.completed_on_time / total
@@ -644,6 +651,15 @@ class Simulation:
         )
         result.mean_tardiness_hours = sum(tardiness) / len(tardiness) if tardiness else 0.0
         result.p95_tardiness_hours = percentile(tardiness, 0.95)
+        if turnarounds:
+            result.turnaround_mean_hours = sum(turnarounds) / len(turnarounds)
+            result.turnaround_p95_hours = percentile(turnarounds, 0.95)
+        if from_submit:
+            result.first_preview_from_submit_mean = sum(from_submit) / len(from_submit)
+            result.first_preview_from_submit_p95 = percentile(from_submit, 0.95)
+            result.first_preview_from_submit_hours_mean = sum(from_submit_hours) / len(
+                from_submit_hours
+            )
         result.busy_slot_utilization = (
             integrals.busy_with_backlog / integrals.online_with_backlog
             if integrals.online_with_backlog

@@ -27,6 +27,9 @@ class PolicyResult:
     feasible_on_time_rate: float = 0.0
     mean_tardiness_hours: float = 0.0
     p95_tardiness_hours: float = 0.0
+    turnaround_mean_hours: float = 0.0
+    """Submission to completion, over the jobs completed."""
+    turnaround_p95_hours: float = 0.0
     busy_slot_utilization: float = 0.0
     """Busy node-hours over online node-hours while eligible work was waiting."""
     overall_utilization: float = 0.0
@@ -34,7 +37,12 @@ class PolicyResult:
     """Best possible node-hours for the completed jobs over the node-hours they used."""
     guarantee_shortfall_client_hours: float = 0.0
     first_preview_fraction_mean: float | None = None
+    """First preview after the job's first start, as a share of its time from start to end."""
     first_preview_fraction_p95: float | None = None
+    first_preview_from_submit_mean: float | None = None
+    """First preview after submission (queue time included), as a share of its turnaround."""
+    first_preview_from_submit_p95: float | None = None
+    first_preview_from_submit_hours_mean: float | None = None
     preview_overhead_percentage: float = 0.0
     energy_kwh: float = 0.0
     energy_cost: float = 0.0

@@ -22,9 +22,13 @@ def _title(comparison: Comparison) -> str:
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
+    """Policy names stay whole at any common width; the figures' headers wrap instead."""
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="left" if column == "policy" else "right")
+        if column == "policy":
+            table.add_column(column, justify="left", no_wrap=True, min_width=18)
+        else:
+            table.add_column(column, justify="right", overflow="fold")
     return table
 
 
@@ -37,6 +41,7 @@ def results_table(comparison: Comparison) -> Table:
             "on time",
             "feasible",
             "late h mean/p95",
+            "turnaround h mean/p95",
             "busy w/ backlog",
             "efficiency",
             "short h",
@@ -50,6 +55,7 @@ def results_table(comparison: Comparison) -> Table:
             _pct(r.on_time_rate),
             _pct(r.feasible_on_time_rate),
             f"{r.mean_tardiness_hours:.2f}/{r.p95_tardiness_hours:.2f}",
+            f"{r.turnaround_mean_hours:.2f}/{r.turnaround_p95_hours:.2f}",
             _pct(r.busy_slot_utilization),
             f"{r.render_efficiency:.3f}",
             f"{r.guarantee_shortfall_client_hours:.0f}",
@@ -62,7 +68,17 @@ def costs_table(comparison: Comparison) -> Table:
     """Energy, previews, disruption and scheduler cost, one row per policy."""
     table = _table(
         "Energy, previews and overheads",
-        ("policy", "kWh", "cost", "night cost", "1st preview", "preempt", "lost h", "overhead"),
+        (
+            "policy",
+            "kWh",
+            "cost",
+            "night cost",
+            "preview from submit",
+            "preview from start",
+            "preempt",
+            "lost h",
+            "overhead",
+        ),
     )
     for r in comparison.results:
         lost = r.work_lost_to_failures_node_hours + r.work_lost_to_preemption_node_hours
@@ -71,6 +87,7 @@ def costs_table(comparison: Comparison) -> Table:
             f"{r.energy_kwh:.0f}",
             f"{r.energy_cost:.0f}",
             f"{r.overnight_cost:.0f}",
+            _pct(r.first_preview_from_submit_mean),
             _pct(r.first_preview_fraction_mean),
             str(r.preemptions),
             f"{lost:.1f}",
