@@ -164,8 +164,10 @@ def main() -> None:
         "over online node-hours while eligible work waited. *Efficiency* is the best possible "
         "node-hours of the completed jobs over the node-hours they used (lost work included). "
         "*Guarantee short* is client-hours below a client's guaranteed nodes while it had "
-        "work waiting. *First preview* is the mean time to the first preview as a share of the "
-        "job's wall time. Energy is integrated at each node class's true idle, busy and sleep "
+        "work waiting. *Turnaround* is submission to completion of the completed jobs. *First "
+        "preview from submit* is the mean time from submission to a job's first preview as a "
+        "share of its turnaround (queue time included: the seed's measure); *from start*, the "
+        "time from its first start as a share of its start-to-end time. Energy is integrated at each node class's true idle, busy and sleep "
         "draw; night is 21:00-07:00. *Overhead* is scheduler CPU time over render time.",
         "",
         "Policies: " + "; ".join(f"`{p.name}` {p.description}" for p in policies) + ".",
