@@ -235,6 +235,10 @@ def test_priority_and_deadline_change(farm: ServedFarm) -> None:
         farm.north.set_job_priority("api-edit", "low")
     assert refused.value.status == 409
     assert farm.manager.jobs["api-edit"].priority == "critical"
+    with pytest.raises(FarmAPIError) as settled:
+        farm.north.set_job_deadline("api-edit", later + timedelta(days=1))
+    assert settled.value.status == 409
+    assert farm.manager.jobs["api-edit"].deadline == later
 
 
 # -- nodes ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from render_farm_manager.core.manager import RenderFarmManager
 from render_farm_manager.core.models import (
+    FINISHED_STATUSES,
     JobPriority,
     RenderJob,
     RenderJobStatus,
@@ -197,5 +198,9 @@ def set_priority(job_id: JobId, body: PriorityChange, who: Who, manager: Farm) -
 @router.put("/jobs/{job_id}/deadline", summary="Change a job's deadline")
 def set_deadline(job_id: JobId, body: DeadlineChange, who: Who, manager: Farm) -> dict[str, Any]:
     job = visible_job(manager, who, job_id)
-    job.deadline = body.deadline  # the manager applies the edit through its change path
+    with farm_lock(manager):
+        if job.status in FINISHED_STATUSES:  # whether it was on time is settled
+            state = RenderJobStatus(job.status).value
+            raise ApiError(409, "conflict", f"job {job.id!r} is {state}: its deadline stays")
+        job.deadline = body.deadline  # the manager applies the edit through its change path
     return job_status(manager, job.id)
