@@ -72,7 +72,10 @@ def test_a_killed_render_goes_on_where_it_stopped(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             time.sleep(0.2)
             if database.exists():
-                done = stored_frames_done(database)
+                try:
+                    done = stored_frames_done(database)
+                except sqlite3.OperationalError:  # the schema is still being created
+                    continue
                 if sum(map(len, done.values())) >= 4 and renders_under(workdir):
                     break
         else:
@@ -81,6 +84,7 @@ def test_a_killed_render_goes_on_where_it_stopped(tmp_path: Path) -> None:
         first.wait()
     finally:
         first.kill()
+        first.wait()
     for _ in range(100):  # the renderers die with it
         if not renders_under(workdir):
             break

@@ -44,6 +44,7 @@ def start(database: Path, port: int) -> subprocess.Popen[bytes]:
             pass
         time.sleep(0.1)
     server.kill()
+    server.wait()
     raise AssertionError("the service did not come up")
 
 
