@@ -168,7 +168,8 @@ def main() -> None:
         "preview from submit* is the mean time from submission to a job's first preview as a "
         "share of its turnaround (queue time included: the seed's measure); *from start*, the "
         "time from its first start as a share of its start-to-end time. Energy is integrated "
-        "at each node class's true idle, busy and sleep draw; night is 21:00-07:00. *Overhead* is scheduler CPU time over render time.",
+        "at each node class's true idle, busy and sleep draw; night is 21:00-07:00. "
+        "*Overhead* is scheduler CPU time over render time.",
         "",
         "Policies: " + "; ".join(f"`{p.name}` {p.description}" for p in policies) + ".",
         "",
