@@ -21,6 +21,7 @@ from render_farm_manager.core.clock import ManualClock
 from render_farm_manager.core.errors import (
     DuplicateIdError,
     IllegalTransitionError,
+    InvalidInputError,
     StoreError,
     UnknownClientError,
 )
@@ -391,8 +392,13 @@ def test_a_new_tariff_is_kept_across_a_restart(tmp_path):
     url = sqlite_url(tmp_path)
     manager, clock = new_farm()
     attach_store(manager, SqlStore(url))
-    with pytest.raises(Exception, match="TimeOfUseTariff"):
+    noon = T0.replace(hour=12)
+    price_before = manager.energy_optimizer.get_time_of_day_energy_price(noon)
+    version = manager.state_version
+    with pytest.raises(InvalidInputError, match="TimeOfUseTariff"):
         manager.set_energy_tariff({"07:00": 0.3})  # type: ignore[arg-type]
+    assert manager.energy_optimizer.get_time_of_day_energy_price(noon) == price_before
+    assert manager.state_version == version
     manager.set_energy_tariff(
         TimeOfUseTariff([TariffPeriod(day_time(7), day_time(21), 0.31)], default_price=0.09)
     )
@@ -401,3 +407,21 @@ def test_a_new_tariff_is_kept_across_a_restart(tmp_path):
     assert again.energy_optimizer.get_time_of_day_energy_price(T0.replace(hour=12)) == 0.31
     assert again.energy_optimizer.get_time_of_day_energy_price(T0.replace(hour=23)) == 0.09
     again.close()
+
+
+def test_bad_audit_queries_and_listeners_are_refused_naming_the_argument():
+    manager, clock = new_farm()
+    for bad in ({"limit": 0}, {"limit": 10_001}, {"offset": -1}, {"job_id": ""}):
+        with pytest.raises(InvalidInputError) as refused:
+            manager.audit_entries(**bad)
+        assert refused.value.field == next(iter(bad))
+    with pytest.raises(InvalidInputError, match="datetime"):
+        manager.audit_entries(since="yesterday")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="callable"):
+        manager.add_change_listener("not a function")  # type: ignore[arg-type]
+    heard: list = []
+    manager.add_change_listener(heard.append)
+    manager.submit_job(make_job("a", now=clock.now()))
+    assert heard and heard[-1][0].event_type == "job_submitted"
+    assert manager.remove_change_listener(heard.append) is True
+    assert manager.remove_change_listener(heard.append) is False
