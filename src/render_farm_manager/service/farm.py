@@ -2,18 +2,13 @@
 
 Endpoints answer 503 until the manager is open (``starting``: loading the store;
 ``standby``: another manager holds the scheduling leadership of the database).
-
-Two small helpers name what the service uses of the manager's API: its lock (to copy a
-consistent view of many jobs at once) and one change set spanning several edits (so a
-multi-field update is applied whole or not at all).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from typing import Any, Literal
 
 from render_farm_manager.core.manager import RenderFarmManager
@@ -85,15 +80,3 @@ def store_opener(url: str | None, **options: Any) -> Opener:
         return open_manager(url, on_wait=holder.standby, **options)
 
     return open_farm
-
-
-def farm_lock(manager: RenderFarmManager) -> AbstractContextManager[Any]:
-    """The manager's lock: hold it to copy a consistent view of many jobs or nodes."""
-    return manager.lock
-
-
-@contextmanager
-def one_change(manager: RenderFarmManager) -> Iterator[None]:
-    """Several manager calls and model edits as one change set: all or nothing."""
-    with manager.change_set():
-        yield

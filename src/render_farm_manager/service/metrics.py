@@ -23,7 +23,7 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderTask,
 )
-from render_farm_manager.service.farm import FarmHolder, farm_lock
+from render_farm_manager.service.farm import FarmHolder
 
 CYCLE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -72,7 +72,7 @@ class FarmCollector(Collector):
 
 
 def farm_metrics(manager: RenderFarmManager) -> Iterator[Metric]:
-    with farm_lock(manager):
+    with manager.lock:
         view = _farm_view(manager)
     queue = GaugeMetricFamily(
         "render_farm_queue_depth",

@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from render_farm_manager.core.audit_api import AuditFilter
     from render_farm_manager.core.models import AuditLogEntry
 
-JOB_KINDS = ("job", "task")
-CLIENT_KINDS = ("client", "render_client")
-
 
 @dataclass(frozen=True)
 class JobRow:

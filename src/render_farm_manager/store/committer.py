@@ -54,7 +54,6 @@ class Committer:
         self.failed: BaseException | None = None
         self.batches = 0
         self.written = 0
-        self._last: Ticket | None = None
         self._thread = threading.Thread(target=self._run, name="render-farm-store", daemon=True)
         self._thread.start()
 
@@ -68,7 +67,6 @@ class Committer:
                 ticket.finish(StoreError("the store is closed"))
                 return ticket
             self._queue.append((changes, ticket))
-            self._last = ticket
             self._wake.notify()
         return ticket
 
@@ -95,13 +93,6 @@ class Committer:
             self.written += len(batch)
             for _, ticket in batch:
                 ticket.finish()
-
-    def flush(self) -> None:
-        """Wait until everything queued so far is committed (or has failed)."""
-        with self._wake:
-            last = self._last
-        if last is not None:
-            last._done.wait()
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""

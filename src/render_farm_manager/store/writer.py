@@ -142,7 +142,6 @@ class WriteThrough:
         speeds = getattr(manager.node_specializer, "speeds", None)
         self._speeds = speeds
         self._speeds_version = speeds.version if speeds is not None else 0
-        self.writes = 0
 
     def current_docs(self) -> dict[str, str | None]:
         """The farm-level documents that are cheap to compare at every change."""
@@ -284,7 +283,6 @@ class WriteThrough:
         for row in changes.jobs:
             known.add(row.id)
         known.difference_update(changes.deleted_jobs)
-        self.writes += 1
         self._written = current
         if speeds is not None:
             self._speeds_version = speeds.version

@@ -10,7 +10,6 @@ from render_farm_manager.core.manager import RenderFarmManager
 from render_farm_manager.core.models import AnyClient, Client, ServiceTier
 from render_farm_manager.service.deps import Admin, Farm, Who, context, visible_client
 from render_farm_manager.service.errors import invalid, not_found
-from render_farm_manager.service.farm import farm_lock, one_change
 from render_farm_manager.service.schemas import (
     ClientRegistration,
     ClientUpdate,
@@ -55,7 +54,7 @@ def whoami(who: Who) -> WhoAmI:
 
 @router.get("/clients", summary="List clients and their quotas (admin)")
 def list_clients(who: Admin, manager: Farm) -> list[dict[str, Any]]:
-    with farm_lock(manager):
+    with manager.lock:
         return [client_view(c) for _, c in sorted(manager.clients.items())]
 
 
@@ -87,7 +86,7 @@ def update_client(
     final = {**current, **changes}
     check_quota(final["guaranteed_resources"], final["max_resources"])
     Client(**final)
-    with one_change(manager):
+    with manager.change_set():
         if "sla_tier" in changes:
             manager.update_client_tier(client_id, changes.pop("sla_tier"))
         # Raise the ceiling before the guarantee, lower the guarantee before the ceiling: every

@@ -19,7 +19,6 @@ from render_farm_manager.core.models import (
 from render_farm_manager.service.auth import Principal
 from render_farm_manager.service.deps import Farm, Who, visible_job
 from render_farm_manager.service.errors import ApiError, invalid
-from render_farm_manager.service.farm import farm_lock
 from render_farm_manager.service.schemas import (
     MAX_PAGE,
     DeadlineChange,
@@ -118,7 +117,7 @@ def list_jobs(
         if client_id is not None and client_id != who.client_id:
             raise ApiError(404, "not_found", f"unknown client {client_id!r}")
         client_id = who.client_id
-    with farm_lock(manager):
+    with manager.lock:
         jobs = [
             j
             for j in manager.jobs.values()
@@ -142,7 +141,7 @@ def inspect_job(
     task_limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 100,
 ) -> JobDetail:
     job = visible_job(manager, who, job_id)
-    with farm_lock(manager):
+    with manager.lock:
         status = job_status(manager, job.id)
         tasks = manager.get_task_statuses(
             job.id, status=task_status, offset=task_offset, limit=task_limit
@@ -198,7 +197,7 @@ def set_priority(job_id: JobId, body: PriorityChange, who: Who, manager: Farm) -
 @router.put("/jobs/{job_id}/deadline", summary="Change a job's deadline")
 def set_deadline(job_id: JobId, body: DeadlineChange, who: Who, manager: Farm) -> dict[str, Any]:
     job = visible_job(manager, who, job_id)
-    with farm_lock(manager):
+    with manager.lock:
         if job.status in FINISHED_STATUSES:  # whether it was on time is settled
             state = RenderJobStatus(job.status).value
             raise ApiError(409, "conflict", f"job {job.id!r} is {state}: its deadline stays")

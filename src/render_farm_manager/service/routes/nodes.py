@@ -12,7 +12,6 @@ from render_farm_manager.core.models import RenderNode
 from render_farm_manager.service.auth import Principal
 from render_farm_manager.service.deps import Admin, Farm, Who
 from render_farm_manager.service.errors import not_found
-from render_farm_manager.service.farm import farm_lock
 from render_farm_manager.service.schemas import MaintenanceChange, NodeRegistration
 
 router = APIRouter(tags=["nodes"])
@@ -32,7 +31,7 @@ def node_view(manager: RenderFarmManager, node: RenderNode, who: Principal) -> d
 
 
 def _node(manager: RenderFarmManager, node_id: str, who: Principal) -> dict[str, Any]:
-    with farm_lock(manager):
+    with manager.lock:
         node = manager.nodes.get(node_id)
         if node is None:
             raise not_found("node", node_id)
@@ -41,7 +40,7 @@ def _node(manager: RenderFarmManager, node_id: str, who: Principal) -> dict[str,
 
 @router.get("/nodes", summary="List the farm's nodes")
 def list_nodes(who: Who, manager: Farm) -> list[dict[str, Any]]:
-    with farm_lock(manager):
+    with manager.lock:
         return [node_view(manager, n, who) for n in sorted(manager.nodes.values(), key=_by_id)]
 
 
