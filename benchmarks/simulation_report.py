@@ -19,6 +19,7 @@ from render_farm_manager.simulation.comparison import Comparison, run_comparison
 from render_farm_manager.simulation.optimal import reference_workload
 from render_farm_manager.simulation.policies import POLICIES, resolve_policies
 from render_farm_manager.simulation.scenarios import SCENARIOS, generate_workload
+from render_farm_manager.simulation.tables import idle_by_choice
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,9 +38,10 @@ def scenario_section(comparison: Comparison) -> list[str]:
         f"{w.days:g} days of submissions, seed {w.seed}.",
         "",
         "| policy | on time | on time (feasible) | mean / p95 late h | mean / p95 turnaround h "
-        "| busy w/ backlog | efficiency | guarantee short (client-h) | first preview from "
-        "submit / from start | kWh | cost | preemptions | work lost h | overhead |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| utilization | idle owed / by choice h | efficiency | guarantee short (client-h) "
+        "| first preview from submit / from start | kWh (night) | cost (night) | preemptions "
+        "| work lost h | overhead |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in comparison.results:
         lost = r.work_lost_to_failures_node_hours + r.work_lost_to_preemption_node_hours
@@ -47,10 +49,13 @@ def scenario_section(comparison: Comparison) -> list[str]:
             f"| {r.policy} | {pct(r.on_time_rate)} | {pct(r.feasible_on_time_rate)} "
             f"| {r.mean_tardiness_hours:.2f} / {r.p95_tardiness_hours:.2f} "
             f"| {r.turnaround_mean_hours:.2f} / {r.turnaround_p95_hours:.2f} "
-            f"| {pct(r.busy_slot_utilization)} | {r.render_efficiency:.3f} "
+            f"| {pct(r.utilization)} "
+            f"| {r.idle_hours.get('runnable', 0):.0f} / {idle_by_choice(r):.0f} "
+            f"| {r.render_efficiency:.3f} "
             f"| {r.guarantee_shortfall_client_hours:.0f} "
             f"| {pct(r.first_preview_from_submit_mean)} / {pct(r.first_preview_fraction_mean)} "
-            f"| {r.energy_kwh:,.0f} | {r.energy_cost:,.0f} | {r.preemptions} | {lost:.1f} "
+            f"| {r.energy_kwh:,.0f} ({r.overnight_kwh:,.0f}) "
+            f"| {r.energy_cost:,.0f} ({r.overnight_cost:,.0f}) | {r.preemptions} | {lost:.1f} "
             f"| {pct(r.scheduler_overhead, 4)} |"
         )
     lines += [
@@ -60,14 +65,8 @@ def scenario_section(comparison: Comparison) -> list[str]:
     ]
     mark = {True: "met", False: "**missed**", None: "-"}
     for t in comparison.targets():
-
-        def fmt(value: float | None, criterion: str = t.criterion) -> str:
-            if value is None:
-                return "-"
-            return f"{value:g}" if "missed after" in criterion else pct(value, 2)
-
         lines.append(
-            f"| {t.criterion} | {fmt(t.value)} | {fmt(t.floor)} | {fmt(t.goal)} "
+            f"| {t.criterion} | {t.show(t.value)} | {t.show(t.floor)} | {t.show(t.goal)} "
             f"| {mark[t.meets_floor]} | {mark[t.meets_goal]} |"
         )
     return [*lines, ""]
@@ -160,15 +159,20 @@ def main() -> None:
         "",
         "Every policy runs on the same workload with the same hidden speeds, noise, failures and "
         "tariff. *Feasible* deadlines are those the job could meet on an empty farm on the "
-        "fastest fitting hardware after its dependencies. *Busy w/ backlog* is busy node-hours "
-        "over online node-hours while eligible work waited. *Efficiency* is the best possible "
+        "fastest fitting hardware, starting when the jobs it depends on could have finished. "
+        "*Utilization* is busy node-hours over busy node-hours plus the hours an awake node sat "
+        "idle while work it could run waited and was allowed to start (*idle owed*); *idle by "
+        "choice* is idle node-hours while the only fitting work was deferred for cheaper power, "
+        "waited for faster hardware or belonged to a client at its ceiling. *Efficiency* is the "
+        "best possible "
         "node-hours of the completed jobs over the node-hours they used (lost work included). "
         "*Guarantee short* is client-hours below a client's guaranteed nodes while it had "
         "work waiting. *Turnaround* is submission to completion of the completed jobs. *First "
         "preview from submit* is the mean time from submission to a job's first preview as a "
         "share of its turnaround (queue time included: the seed's measure); *from start*, the "
         "time from its first start as a share of its start-to-end time. Energy is integrated "
-        "at each node class's true idle, busy and sleep draw; night is 21:00-07:00. "
+        "at each node's true idle, busy and sleep draw over the same horizon for every policy "
+        "(the submission days plus two days, whenever its work ended); night is 21:00-07:00. "
         "*Overhead* is scheduler CPU time over render time.",
         "",
         "Policies: " + "; ".join(f"`{p.name}` {p.description}" for p in policies) + ".",

@@ -10,7 +10,7 @@ so the manager is safe to call from several threads, and a call that raises has 
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,7 @@ from render_farm_manager.core.models import (
 from render_farm_manager.core.node_changes import ClientChanges, NodeChanges
 from render_farm_manager.core.persistence_api import PersistenceAPI
 from render_farm_manager.core.placement_checks import PlacementChecks
+from render_farm_manager.core.power_api import PowerAPI
 from render_farm_manager.core.shot_api import ShotAPI
 from render_farm_manager.core.shots import ShotChanges
 from render_farm_manager.core.validation import choice, flag, identifier, text, whole_number
@@ -88,7 +89,7 @@ def _component(value: Any, interface: type, argument: str) -> Any:
     return value
 
 
-class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
+class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI, PowerAPI):
     """The render farm: clients, nodes and jobs, and the components that decide for them.
 
     Beyond the seed API's keyword arguments: ``clock`` (an object with ``now()`` or a callable;
@@ -297,12 +298,14 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
             tx.after_commit(lambda: self.resource_manager.remove_node(node_id))
             return True
 
-    def set_node_online(self, node_id: str, online: bool = True) -> bool:
-        """Bring a node online, or take it offline (its job goes back to the queue)."""
+    def set_node_online(self, node_id: str, online: bool = True, reason: str | None = None) -> bool:
+        """Bring a node online, or take it offline (its job goes back to the queue).
+        ``reason`` is recorded in the audit log (e.g. why the power plan put it to sleep)."""
         with self._path.change():
             node = self._node(node_id)
             status = NodeStatus.ONLINE if flag(online, "online", node_id) else NodeStatus.OFFLINE
-            self._nodes.set_status(node, status, f"set {status.value}")
+            why = f"set {status.value}" if reason is None else text(reason, "reason", node_id)
+            self._nodes.set_status(node, status, why)
             return True
 
     def set_node_maintenance(self, node_id: str, drain: bool = True) -> bool:
@@ -664,39 +667,6 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
                 self._path, energy=self.energy_optimizer, metrics=self.performance_metrics
             )
 
-    def get_power_down_candidates(
-        self, keep_awake: int = 1, ignore: set[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Idle nodes that could be powered down now, and when each must be awake again.
-        Waiting jobs in ``ignore`` (e.g. those holding out for faster nodes) keep no node
-        awake."""
-        keep = whole_number(keep_awake, "keep_awake", minimum=0)
-        if ignore is not None and (
-            isinstance(ignore, str)
-            or not isinstance(ignore, Iterable)
-            or not all(isinstance(job_id, str) for job_id in ignore)
-        ):
-            raise InvalidInputError(
-                f"ignore must be a set of job ids, got {type(ignore).__name__} {ignore!r}",
-                field="ignore",
-            )
-        with self._path.lock:
-            waiting = [
-                self.jobs[j]
-                for j in self._path.index.queue.ids()
-                if ignore is None or j not in ignore
-            ]
-            advice = self.energy_optimizer.power_down_candidates(
-                list(self.nodes.values()),
-                waiting,
-                self._path.now(),
-                keep,
-                margin_hours=self.scheduler.deadline_safety_margin_hours,
-            )
-            return [
-                {"node_id": a.node_id, "wake_by": a.wake_by, "reason": a.reason} for a in advice
-            ]
-
     @property
     def state_version(self) -> int:
         """Changes whenever the farm's state does (every committed change): a caller that saw
@@ -707,6 +677,12 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI):
     def queue_length(self) -> int:
         """Jobs eligible to run now and waiting for a node."""
         return len(self._path.index.queue)
+
+    def waiting_job_ids(self) -> list[str]:
+        """Ids of the eligible waiting jobs, in no particular order (cheaper than
+        :meth:`waiting_jobs`, which sorts them)."""
+        with self._path.lock:
+            return self._path.index.queue.ids()
 
     def waiting_by_client(self) -> dict[str, int]:
         """Eligible waiting jobs per client."""

@@ -8,14 +8,16 @@ what a live manager would: submissions, progress, completions and failures.
 
 Shots are submitted whole; the manager splits them into tasks, and from then on the simulator
 renders tasks: a task's truth is its shot's (noise) applied to the task's share of the estimate,
-at its node's speed on the task's type. A task renders its frames in order; the frames done
-are reported (``report_frames_done``) with its progress, and when the task is taken off its node
-(preempted, its node failed) the frames it finished by then are reported too: they are on disk.
-So a requeued task starts again from its first frame not on disk, and only the frame in
-progress is lost (nothing more than since its last report, for a task that checkpoints).
-Per-job measures (first start, first preview, node-hours used, deferrals, on time, turnaround)
-are those of the shot; a shot's first preview is its first rendered frame (or an
-earlier progressive preview).
+at its node's own speed on the task's type, times the noise of that run on that node (see
+:mod:`~render_farm_manager.simulation.workload`: nodes of a class differ, some are slow
+outliers, and the tags and memory they declare are what the manager sees). A task renders its
+frames in order; the frames done are reported (``report_frames_done``) with its progress, and
+when the task is taken off its node (preempted, its node failed) the frames it finished by then
+are reported too: they are on disk. So a requeued task starts again from its first frame not on
+disk, and only the frame in progress is lost (nothing more than since its last report, for a
+task that checkpoints). Per-job measures (first start, first preview, node-hours used,
+deferrals, on time, turnaround) are those of the shot; a shot's first preview is its first
+rendered frame (or an earlier progressive preview).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from render_farm_manager.core.models import (
     RenderNode,
     RenderTask,
 )
-from render_farm_manager.node_specialization.fit import hardware_misfit
+from render_farm_manager.simulation.idle_time import IDLE_REASONS, IdleClassifier
 from render_farm_manager.simulation.metrics import Integrals, PolicyResult, percentile
 from render_farm_manager.simulation.policies import Policy
 from render_farm_manager.simulation.workload import JobSpec, NodeClassSpec, Workload, WorkloadError
@@ -138,6 +140,11 @@ class Simulation:
         self._seq = itertools.count()
         self._tokens = itertools.count(1)
         self._integrals = Integrals()
+        self._idle_classifier = IdleClassifier()
+        self._runs: dict[str, int] = {}
+        """Work id → attempts started (seeds each run's noise)."""
+        self._idle_counts: dict[str, int] = {}
+        self._last_completion = 0.0
         self._state_watts = 0.0
         self._busy = 0
         self._online = 0
@@ -222,7 +229,7 @@ class Simulation:
         last_report = 0.0
         while self._events:
             at = self._events[0][0]
-            if at > self.horizon or self._all_done():
+            if at > self.horizon:
                 break
             self._integrate(at)
             self.now = at
@@ -235,10 +242,12 @@ class Simulation:
                     periodic = True
                 else:
                     dispatch = self._handle(kind, data) or dispatch
-            if periodic or (dispatch and manager.queue_length):
+            if periodic and self._all_done():
+                pass  # nothing left to schedule: the farm idles (or sleeps) to the horizon
+            elif periodic or (dispatch and manager.queue_length):
                 self._cycle()
-                if periodic and self.policy.energy:
-                    self._manage_power()
+            if periodic and getattr(self.policy, "power_down", self.policy.energy):
+                self._manage_power()
             if self._interrupting:
                 self._salvage_frames()
             self._sync()
@@ -247,6 +256,8 @@ class Simulation:
             if on_progress is not None and at - last_report >= 1.0:
                 on_progress(min(1.0, at / self.horizon))
                 last_report = at
+        self._integrate(self.horizon)
+        self.now = self.horizon
         if on_progress is not None:
             on_progress(1.0)
         return self._result()
@@ -336,7 +347,7 @@ class Simulation:
             if node_id in self.waking:
                 self.waking.discard(node_id)
                 self.sleeping.discard(node_id)
-                manager.set_node_online(node_id)
+                manager.set_node_online(node_id, reason="woken by the power plan")
                 return True
             return False
         return False
@@ -355,6 +366,7 @@ class Simulation:
             self._count_frames(job_id, attempt, len(attempt.frames))
             self._saw_frames(attempt, attempt.frames_at(attempt.start_progress))
         self.manager.complete_job(job_id)
+        self._last_completion = self.now
         return True
 
     def _report(self, job_id: str, token: int) -> None:
@@ -406,20 +418,22 @@ class Simulation:
     # -- objects the manager sees ----------------------------------------------------------------
 
     def _render_node(self, node_id: str) -> RenderNode:
+        """The node as it declares itself: its own memory and tags, which may be wrong."""
         spec = self.node_class[node_id]
+        traits = self.workload.node_traits(node_id)
         return RenderNode(
             id=node_id,
             name=node_id,
             status="online",
             capabilities=NodeCapabilities(
                 cpu_cores=spec.cpu_cores,
-                memory_gb=spec.memory_gb,
+                memory_gb=traits.memory_gb,
                 gpu_count=spec.gpu_count,
                 gpu_model=spec.gpu_model,
                 gpu_memory_gb=spec.gpu_memory_gb,
                 gpu_compute_capability=spec.gpu_compute_capability,
                 storage_gb=4000,
-                specialized_for=list(spec.specialized_for),
+                specialized_for=list(traits.specialized_for),
             ),
             power_efficiency_rating=spec.power_efficiency_rating,
             idle_power_watts=spec.idle_watts,
@@ -438,6 +452,8 @@ class Simulation:
         watts = 0.0
         busy = online = 0
         by_client: dict[str, int] = {}
+        idle: list[RenderNode] = []
+        draining = 0
         for node in manager.nodes.values():
             spec = self.node_class[node.id]
             if node.id in self.waking:
@@ -454,6 +470,10 @@ class Simulation:
                     by_client[client] = by_client.get(client, 0) + 1
                 else:
                     watts += spec.idle_watts
+                    if node.draining:
+                        draining += 1
+                    else:
+                        idle.append(node)
         for job_id, attempt in list(self.attempts.items()):
             if running.get(job_id) != attempt.node_id:
                 self._end_attempt(job_id, attempt)
@@ -462,6 +482,23 @@ class Simulation:
                 self._start_attempt(job_id, node_id)
         self._state_watts, self._busy, self._online = watts, busy, online
         self._running_by_client = by_client
+        self._idle_counts = self._classify_idle(idle) if idle else {}
+        if draining:  # an idle node being drained for maintenance takes no work
+            self._idle_counts["no_work"] = self._idle_counts.get("no_work", 0) + draining
+
+    def _classify_idle(self, idle: list[RenderNode]) -> dict[str, int]:
+        manager = self.manager
+        plan = manager.last_cycle_plan
+        jobs = manager.jobs
+        return self._idle_classifier.classify(
+            idle,
+            (jobs[job_id] for job_id in manager.waiting_job_ids()),
+            deferred=plan.deferred if plan is not None else (),
+            holding=set(plan.waiting_for_faster) if plan is not None else (),
+            running_by_client=self._running_by_client,
+            ceilings_pct={c.id: c.max_resources for c in manager.clients.values()},
+            online=self._online,
+        )
 
     def _start_attempt(self, job_id: str, node_id: str) -> None:
         job = self.manager.jobs[job_id]
@@ -469,7 +506,10 @@ class Simulation:
         spec = self.specs[owner]
         task = job if isinstance(job, RenderTask) else None
         # A task's type may be its step's (a simulation, a composite); a job's is its spec's.
-        speed = self.node_class[node_id].speed(job.job_type if task else spec.job_type)
+        # The truth: this node's own speed, and this run's noise on this node.
+        speed = self.workload.node_speed(node_id, job.job_type if task else spec.job_type)
+        runs = self._runs[job_id] = self._runs.get(job_id, 0) + 1
+        speed /= self.workload.run_noise(job_id, node_id, runs)
         overhead = 0.0
         if self.policy.previews and spec.supports_progressive_output:
             overhead = self.manager.progressive_renderer.estimate_overhead(job)
@@ -524,45 +564,23 @@ class Simulation:
             self._lost_failures += lost
 
     def _manage_power(self) -> None:
-        """Energy-aware policies put idle nodes no waiting work can use to sleep, and wake
-        sleeping nodes when waiting work fits them."""
+        """Carry out the manager's power plan: wake the nodes it names (each is ready its
+        class's wake-up time later) and put to sleep the idle nodes it names."""
         manager = self.manager
-        waiting = manager.waiting_jobs()
-        plan = manager.last_cycle_plan
-        deferred = plan.deferred if plan is not None else {}
-        holding = set(plan.waiting_for_faster) if plan is not None else set()
-        runnable = [job for job in waiting if job.id not in deferred and job.id not in holding]
-        for node_id in sorted(self.sleeping - self.waking):
-            caps = manager.nodes[node_id].capabilities
-            wake_by = None
-            for job in waiting:
-                if job.id in holding:
-                    continue
-                if hardware_misfit(job, caps) is None:
-                    if job.id not in deferred:
-                        wake_by = self.now
-                        break
-                    start = deferred[job.id]
-                    due = (start - self.workload.start).total_seconds() / 3600.0
-                    due -= self.node_class[node_id].wake_up_minutes / 60.0
-                    wake_by = due if wake_by is None else min(wake_by, due)
-            if wake_by is not None and wake_by <= self.now + self.cycle_hours:
-                self.waking.add(node_id)
-                self._push(
-                    max(self.now, wake_by) + self.node_class[node_id].wake_up_minutes / 60.0,
-                    "woken",
-                    node_id,
-                )
-        if runnable and any(
-            manager.nodes[n].current_job_id is None
-            for n in manager.nodes
-            if manager.nodes[n].status == NodeStatus.ONLINE
-        ):
-            return
-        for advice in manager.get_power_down_candidates(keep_awake=self.keep_awake, ignore=holding):
-            node_id = advice["node_id"]
-            manager.set_node_online(node_id, online=False)
-            self.sleeping.add(node_id)
+        plan = manager.plan_power(
+            self.sleeping - self.waking,
+            keep_awake=self.keep_awake,
+            wake_minutes={n: self.node_class[n].wake_up_minutes for n in self.sleeping},
+            lookahead_minutes=self.cycle_hours * 60.0,
+        )
+        for order in plan.wake:
+            self.waking.add(order.node_id)
+            wake_at = (order.wake_at - self.workload.start).total_seconds() / 3600.0
+            ready = max(self.now, wake_at) + self.node_class[order.node_id].wake_up_minutes / 60
+            self._push(ready, "woken", order.node_id)
+        for advice in plan.sleep:
+            manager.set_node_online(advice.node_id, False, f"asleep: {advice.reason}")
+            self.sleeping.add(advice.node_id)
 
     def _sample_clients(self) -> None:
         samples = self._integrals.utilization_by_client
@@ -583,10 +601,9 @@ class Simulation:
         integrals.add_energy(moment.hour, self._state_watts / 1000.0 * span, price)
         integrals.busy += self._busy * span
         integrals.online += self._online * span
+        for reason, count in self._idle_counts.items():
+            integrals.idle[reason] += count * span
         waiting = self.manager.waiting_by_client()
-        if waiting:
-            integrals.busy_with_backlog += self._busy * span
-            integrals.online_with_backlog += self._online * span
         total_guarantee = sum(c.guaranteed_resources for c in self.workload.clients)
         scale = min(1.0, 100.0 / total_guarantee) if total_guarantee else 1.0
         for client in self.workload.clients:
@@ -605,11 +622,17 @@ class Simulation:
         turnarounds: list[float] = []
         from_submit: list[float] = []
         from_submit_hours: list[float] = []
+        bests: dict[str, tuple[float, float] | None] = {}
+        earliest: dict[str, float | None] = {}
+        for spec in self._dependency_order():
+            bests[spec.id] = self._best_hours(spec, manager.jobs.get(spec.id))
+            self._earliest_finish(spec, bests[spec.id], earliest)
         for spec in self.workload.jobs:
             job = manager.jobs.get(spec.id)
             deadline_h = spec.submit_at_hours + spec.deadline_after_hours
-            best = self._best_hours(spec, job)
-            feasible = best is not None and best[0] <= spec.deadline_after_hours
+            best = bests[spec.id]
+            done_by = earliest[spec.id]
+            feasible = done_by is not None and done_by <= deadline_h + 1e-9
             result.feasible_total += int(feasible)
             if job is None or job.status in (S.PENDING, S.QUEUED, S.RUNNING, S.PAUSED):
                 result.unfinished += 1
@@ -660,12 +683,13 @@ class Simulation:
             result.first_preview_from_submit_hours_mean = sum(from_submit_hours) / len(
                 from_submit_hours
             )
-        result.busy_slot_utilization = (
-            integrals.busy_with_backlog / integrals.online_with_backlog
-            if integrals.online_with_backlog
-            else 1.0
+        owed = integrals.idle.get("runnable", 0.0)
+        result.utilization = (
+            integrals.busy / (integrals.busy + owed) if integrals.busy + owed > 0 else 1.0
         )
+        result.idle_hours = {reason: integrals.idle.get(reason, 0.0) for reason in IDLE_REASONS}
         result.overall_utilization = integrals.busy / integrals.online if integrals.online else 0
+        result.busy_node_hours, result.awake_node_hours = integrals.busy, integrals.online
         result.render_efficiency = efficiency_best / efficiency_used if efficiency_used else 0.0
         result.guarantee_shortfall_client_hours = integrals.shortfall
         if preview_fractions:
@@ -690,19 +714,58 @@ class Simulation:
         result.scheduler_overhead = self._cpu / render_seconds if render_seconds else 0.0
         result.cycles = self._cycles
         result.simulated_hours = end
+        result.last_completion_hours = self._last_completion
         result.utilization_by_client = {
             k: list(v) for k, v in integrals.utilization_by_client.items()
         }
         return result
 
+    def _dependency_order(self) -> list[JobSpec]:
+        """The workload's jobs, each after the jobs it depends on (the manager refuses
+        cycles, so there are none among jobs it accepted; any left over come last)."""
+        specs = self.specs
+        placed: set[str] = set()
+        order: list[JobSpec] = []
+
+        def place(spec: JobSpec, path: set[str]) -> None:
+            if spec.id in placed or spec.id in path:
+                return
+            path.add(spec.id)
+            for dependency in spec.dependencies:
+                if dependency in specs:
+                    place(specs[dependency], path)
+            placed.add(spec.id)
+            order.append(spec)
+
+        for spec in self.workload.jobs:
+            place(spec, set())
+        return order
+
+    def _earliest_finish(
+        self,
+        spec: JobSpec,
+        best: tuple[float, float] | None,
+        earliest: dict[str, float | None],
+    ) -> float | None:
+        """Earliest hour ``spec`` could finish on an empty farm of the fastest fitting nodes:
+        after its submission and after the earliest finish of every job it depends on (None if
+        it or a job it depends on fits no node). Fills ``earliest``; jobs come in dependency
+        order (:meth:`_dependency_order`), so a job's dependencies are filled first."""
+        ready = spec.submit_at_hours
+        for dependency in spec.dependencies:
+            if dependency not in earliest:
+                continue  # not in the workload: nothing to wait for
+            finish = earliest[dependency]
+            if finish is None:
+                earliest[spec.id] = None
+                return None
+            ready = max(ready, finish)
+        earliest[spec.id] = None if best is None else ready + best[0]
+        return earliest[spec.id]
+
     def _best_speed(self, work: JobSpec | RenderJob) -> float | None:
-        """True speed of the fastest node class whose hardware fits the work (None if none)."""
-        speeds = [
-            node_class.speed(work.job_type)
-            for node_class in self.workload.node_classes
-            if node_class.fits(work)
-        ]
-        return max(speeds) if speeds else None
+        """True speed of the fastest node whose hardware fits the work (None if none)."""
+        return self.workload.best_speed(work, work.job_type)
 
     def _best_hours(self, spec: JobSpec, job: RenderJob | None) -> tuple[float, float] | None:
         """(Hours to finish on an empty farm of the fastest fitting nodes, node-hours that takes),

@@ -30,9 +30,17 @@ class PolicyResult:
     turnaround_mean_hours: float = 0.0
     """Submission to completion, over the jobs completed."""
     turnaround_p95_hours: float = 0.0
-    busy_slot_utilization: float = 0.0
-    """Busy node-hours over online node-hours while eligible work was waiting."""
+    utilization: float = 0.0
+    """Busy node-hours over busy node-hours plus the hours a node sat idle while work it could
+    run waited and was allowed to start (:mod:`~render_farm_manager.simulation.idle_time`)."""
+    idle_hours: dict[str, float] = field(default_factory=dict)
+    """Idle node-hours of awake nodes by reason (``runnable``: owed; ``deferred``, ``faster``:
+    by choice; ``quota``: by contract; ``no_work``)."""
     overall_utilization: float = 0.0
+    """Busy node-hours over online node-hours, whatever waited."""
+    busy_node_hours: float = 0.0
+    awake_node_hours: float = 0.0
+    """Online, awake node-hours: busy plus every idle reason."""
     render_efficiency: float = 0.0
     """Best possible node-hours for the completed jobs over the node-hours they used."""
     guarantee_shortfall_client_hours: float = 0.0
@@ -59,6 +67,8 @@ class PolicyResult:
     """Scheduler CPU time over total render time."""
     cycles: int = 0
     simulated_hours: float = 0.0
+    """The horizon every policy is measured over (energy included), whenever its work ended."""
+    last_completion_hours: float = 0.0
     kwh_by_hour: list[float] = field(default_factory=lambda: [0.0] * 24)
     cost_by_hour: list[float] = field(default_factory=lambda: [0.0] * 24)
     utilization_by_client: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
@@ -80,8 +90,7 @@ class Integrals:
     """Time integrals accumulated between events."""
 
     def __init__(self) -> None:
-        self.busy_with_backlog = 0.0
-        self.online_with_backlog = 0.0
+        self.idle: dict[str, float] = defaultdict(float)
         self.busy = 0.0
         self.online = 0.0
         self.kwh = 0.0

@@ -16,6 +16,24 @@ each scenario keeps its load (work over farm capacity). Shots are chunked by the
 tasks of about an hour (``target_task_hours``: the manager sizes chunks by the speed it has
 learned) or, for some, by a fixed chunk size a wrangler picked for tasks of half an hour to two
 hours on a typical node.
+
+The world does not suit a learner by construction (the same in every scenario):
+
+- Estimates are biased, by job type (:data:`ESTIMATE_BIAS`): artists are mostly optimistic, so a
+  vfx shot or a simulation takes a quarter to a third longer than its estimate, a composite about
+  its estimate; each job also varies around that (log-sigma :data:`ESTIMATE_SPREAD`).
+- Nodes of a class differ (:data:`NODE_VARIATION`): a few percent in speed, about one node in
+  twenty a slow outlier (a thermal-throttled box at 0.6-0.8 of the speed), run-to-run noise that
+  differs from node to node, one node in ten declaring wrong specialisation tags.
+- The manager's hardware classes are not the simulator's: some cpu-gen1 and gpu-gen1 nodes have
+  had their memory upgraded to 256 GB (another declared class, the same speed), and the last
+  third of gpu-gen2 is a power-capped batch (the same declared hardware, 0.8 of the speed); in
+  farm-upgrade the second half of the new cpu-gen3 is capped too (0.85: the building's power
+  budget).
+
+Offered load is true work (estimate times noise) over the farm's true capacity (its nodes'
+expected speeds), so the biased estimates make the queue look lighter than it is, not the
+scenario heavier.
 """
 
 from __future__ import annotations
@@ -56,6 +74,17 @@ TYPE_WEIGHTS = {
     "compositing": 0.15,
     "scene-assembly": 0.1,
 }
+ESTIMATE_BIAS = {
+    "animation": 1.12,
+    "vfx": 1.25,
+    "simulation": 1.35,
+    "lighting": 1.18,
+    "compositing": 1.02,
+    "scene-assembly": 1.08,
+}
+"""Median true duration over the artist's estimate, by job type (a shot's is its type's)."""
+ESTIMATE_SPREAD = 0.15
+"""Log-sigma of a job's true duration around its type's biased estimate."""
 CHAINS = (
     ("simulation", "lighting", "compositing"),
     ("scene-assembly", "animation"),
@@ -152,6 +181,61 @@ NODE_CLASSES: tuple[tuple[Any, ...], ...] = (
     ),
 )
 
+# Hidden variation within each class (see NodeClassSpec): speed spread, slow outliers, a
+# power-capped batch, run-to-run noise, wrong tags, upgraded memory.
+NODE_VARIATION: dict[str, dict[str, Any]] = {
+    "cpu-gen1": {  # the oldest boxes: more outliers, some with their memory upgraded
+        "speed_spread": 0.05,
+        "outlier_share": 0.08,
+        "outlier_speed": 0.7,
+        "run_noise_sigma": 0.08,
+        "wrong_tag_share": 0.1,
+        "upgraded_memory_share": 0.3,
+        "upgraded_memory_gb": 256,
+    },
+    "cpu-gen2": {
+        "speed_spread": 0.04,
+        "outlier_share": 0.05,
+        "outlier_speed": 0.7,
+        "run_noise_sigma": 0.06,
+        "wrong_tag_share": 0.1,
+    },
+    "gpu-gen1": {  # GPU drivers: noisier runs
+        "speed_spread": 0.04,
+        "outlier_share": 0.05,
+        "outlier_speed": 0.65,
+        "run_noise_sigma": 0.1,
+        "wrong_tag_share": 0.1,
+        "upgraded_memory_share": 0.25,
+        "upgraded_memory_gb": 256,
+    },
+    "gpu-gen2": {  # a second batch power-capped to fit the room's power budget
+        "speed_spread": 0.04,
+        "outlier_share": 0.04,
+        "outlier_speed": 0.7,
+        "run_noise_sigma": 0.08,
+        "wrong_tag_share": 0.1,
+        "capped_share": 1 / 3,
+        "capped_speed": 0.8,
+    },
+    "highmem": {  # scene assembly reads from shared storage: the noisiest runs
+        "speed_spread": 0.03,
+        "outlier_share": 0.04,
+        "outlier_speed": 0.75,
+        "run_noise_sigma": 0.12,
+        "wrong_tag_share": 0.1,
+    },
+    "cpu-gen3": {  # farm-upgrade's new generation; its second half power-capped
+        "speed_spread": 0.04,
+        "outlier_share": 0.03,
+        "outlier_speed": 0.7,
+        "run_noise_sigma": 0.05,
+        "wrong_tag_share": 0.1,
+        "capped_share": 0.5,
+        "capped_speed": 0.85,
+    },
+}
+
 TARIFF = [
     TariffPeriodSpec(start=time(7), end=time(17), price_per_kwh=0.20),
     TariffPeriodSpec(start=time(17), end=time(21), price_per_kwh=0.32),
@@ -246,6 +330,7 @@ def _node_classes(nodes: int, scenario: str, hours: float) -> list[NodeClassSpec
                 sleep_watts=sleep,
                 speed_by_job_type=dict(speeds),
                 default_speed=default,
+                **NODE_VARIATION[name],
             )
         )
     if scenario == "farm-upgrade":
@@ -266,17 +351,19 @@ def _node_classes(nodes: int, scenario: str, hours: float) -> list[NodeClassSpec
                 arrives_at_hours=half,
                 speed_by_job_type={"simulation": 3.4, "vfx": 2.5, "compositing": 2.6},
                 default_speed=2.4,
+                **NODE_VARIATION["cpu-gen3"],
             )
         )
     return specs
 
 
 def _capacity_per_hour(specs: list[NodeClassSpec]) -> float:
-    """Reference-speed hours of work the farm renders per hour (at the average class speed)."""
+    """Reference-speed hours of work the farm renders per hour (at the average class speed,
+    times the expected speed factor of the class's nodes)."""
     total = 0.0
     for spec in specs:
         average = sum(spec.speed(t) * w for t, w in TYPE_WEIGHTS.items())
-        total += spec.count * average
+        total += spec.count * average * spec.mean_speed_factor()
     return total
 
 
@@ -388,7 +475,7 @@ def _make_job(
         supports_progressive_output=rng.random() < 0.7,
         energy_intensive=rng.random() < energy_share,
         can_be_preempted=rng.random() < 0.95,
-        noise=round(rng.lognormvariate(0.0, 0.15), 4),
+        noise=round(ESTIMATE_BIAS[job_type] * rng.lognormvariate(0.0, ESTIMATE_SPREAD), 4),
         **shot,
     )
     return spec, span
@@ -408,7 +495,8 @@ def generate_workload(
     hours = days * 24.0
     specs = _node_classes(nodes, scenario, hours)
     base_specs = [s for s in specs if s.arrives_at_hours == 0]
-    # Submissions stop 20% before the end so most work can finish inside the run.
+    # Submissions stop 20% before the end so most work can finish inside the run. The load
+    # counts true work (estimates times noise), so biased estimates do not make it heavier.
     window = hours * 0.8
     work_hours = LOAD[scenario] * _capacity_per_hour(base_specs) * window
     shot_cap = min(200.0, max(2.0, SHOT_SHARE_CAP * work_hours))
@@ -444,7 +532,7 @@ def generate_workload(
                     frames=frames,
                 )
                 jobs.append(job)
-                submitted += job.estimated_duration_hours
+                submitted += job.estimated_duration_hours * job.noise
                 chain_hours += span
                 previous = [job.id]
                 frames = job.frames or frames
@@ -463,7 +551,7 @@ def generate_workload(
                 typical_speed=typical_speed,
             )
             jobs.append(job)
-            submitted += job.estimated_duration_hours
+            submitted += job.estimated_duration_hours * job.noise
     jobs.sort(key=lambda j: (j.submit_at_hours, j.id))
     maintenance = []
     for day in range(int(days)):

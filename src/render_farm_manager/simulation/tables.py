@@ -5,10 +5,16 @@ from __future__ import annotations
 from rich.table import Table
 
 from render_farm_manager.simulation.comparison import Comparison
+from render_farm_manager.simulation.metrics import PolicyResult
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def idle_by_choice(result: PolicyResult) -> float:
+    """Idle node-hours the policy chose (deferral, waiting for faster hardware, quotas)."""
+    return sum(result.idle_hours.get(reason, 0.0) for reason in ("deferred", "faster", "quota"))
 
 
 def _title(comparison: Comparison) -> str:
@@ -42,7 +48,8 @@ def results_table(comparison: Comparison) -> Table:
             "feasible",
             "late h mean/p95",
             "turnaround h mean/p95",
-            "busy w/ backlog",
+            "util.",
+            "idle owed / by choice h",
             "efficiency",
             "short h",
             *(("gap to CP-SAT",) if comparison.optimal is not None else ()),
@@ -56,7 +63,8 @@ def results_table(comparison: Comparison) -> Table:
             _pct(r.feasible_on_time_rate),
             f"{r.mean_tardiness_hours:.2f}/{r.p95_tardiness_hours:.2f}",
             f"{r.turnaround_mean_hours:.2f}/{r.turnaround_p95_hours:.2f}",
-            _pct(r.busy_slot_utilization),
+            _pct(r.utilization),
+            f"{r.idle_hours.get('runnable', 0):.0f} / {idle_by_choice(r):.0f}",
             f"{r.render_efficiency:.3f}",
             f"{r.guarantee_shortfall_client_hours:.0f}",
             *((_pct(gap),) if comparison.optimal is not None else ()),
@@ -72,6 +80,7 @@ def costs_table(comparison: Comparison) -> Table:
             "policy",
             "kWh",
             "cost",
+            "night kWh",
             "night cost",
             "preview from submit",
             "preview from start",
@@ -86,6 +95,7 @@ def costs_table(comparison: Comparison) -> Table:
             r.policy,
             f"{r.energy_kwh:.0f}",
             f"{r.energy_cost:.0f}",
+            f"{r.overnight_kwh:.0f}",
             f"{r.overnight_cost:.0f}",
             _pct(r.first_preview_from_submit_mean),
             _pct(r.first_preview_fraction_mean),
@@ -102,17 +112,11 @@ def targets_table(comparison: Comparison) -> Table:
         table.add_column(column)
     marks = {True: "[green]met[/]", False: "[red]missed[/]", None: "-"}
     for target in comparison.targets():
-
-        def fmt(value: float | None, criterion: str = target.criterion) -> str:
-            if value is None:
-                return "-"
-            return f"{value:g}" if "missed after" in criterion else f"{100 * value:.2f}%"
-
         table.add_row(
             target.criterion,
-            fmt(target.value),
-            fmt(target.floor),
-            fmt(target.goal),
+            target.show(target.value),
+            target.show(target.floor),
+            target.show(target.goal),
             marks[target.meets_floor],
             marks[target.meets_goal],
         )

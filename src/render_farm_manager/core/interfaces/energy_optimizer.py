@@ -22,6 +22,8 @@ class EnergyOptimizerInterface(ABC):
     current_energy_mode: EnergyMode = EnergyMode.BALANCED
     total_kwh: float = 0.0
     total_cost: float = 0.0
+    wake_up_minutes: float = 10.0
+    """How long a sleeping node takes to wake (the power plan wakes nodes this early)."""
 
     @abstractmethod
     def set_energy_mode(self, mode: EnergyMode | str) -> EnergyMode:
