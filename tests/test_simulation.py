@@ -8,7 +8,6 @@ from builders import T0, make_client, make_farm, make_job, make_node
 from typer.testing import CliRunner
 
 from render_farm_manager.cli import app
-from render_farm_manager.core.models import ServiceTier
 from render_farm_manager.simulation.baselines import (
     Deadline10Scheduler,
     EdfScheduler,
@@ -16,6 +15,7 @@ from render_farm_manager.simulation.baselines import (
     OpenCueScheduler,
     RandomFitScheduler,
     RoundRobinScheduler,
+    Subscription,
 )
 from render_farm_manager.simulation.charts import write_charts
 from render_farm_manager.simulation.comparison import run_comparison
@@ -259,9 +259,9 @@ def test_deadline10_orders_by_priority_and_prefers_the_job_types_pool():
     assert manager.jobs["low"].assigned_node_id == "n0"
 
 
-def test_opencue_orders_by_tier_and_caps_bursts():
+def test_opencue_serves_the_show_furthest_below_its_size_up_to_its_burst():
     scheduler = OpenCueScheduler(
-        tiers={"a": ServiceTier.BASIC, "b": ServiceTier.PREMIUM}, bursts={"a": 100, "b": 50}
+        subscriptions={"a": Subscription(size=25, burst=100), "b": Subscription(size=50, burst=50)}
     )
     manager, clock = _farm(scheduler, nodes=4)
     for i in range(3):
@@ -270,7 +270,9 @@ def test_opencue_orders_by_tier_and_caps_bursts():
         _submit(manager, clock, f"b{i}", client="b", priority="low")
     manager.run_scheduling_cycle()
     running = sorted(j.id for j in manager.jobs.values() if j.status == "running")
-    assert running == ["a0", "a1", "b0", "b1"]  # premium first, but only to its 50% burst
+    # b (size 2 nodes) and a (size 1) take turns by how far below size each is; b stops at
+    # its burst of 2 nodes, so a gets the rest, priority notwithstanding
+    assert running == ["a0", "a1", "b0", "b1"]
 
 
 def test_edf_orders_by_deadline():

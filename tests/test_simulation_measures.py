@@ -62,6 +62,14 @@ def test_a_node_the_only_waiting_work_is_blocklisted_from_has_no_work():
     node, spare = make_node("n"), make_node("spare")
     job = make_job("j", excluded_node_ids=["n"])
     assert _classify([node, spare], [job]) == {"no_work": 1, "runnable": 1}
+    # another job that may run anywhere makes both owed, whatever order the queue has
+    anywhere = make_job("k")
+    assert _classify([node, spare], [job, anywhere]) == {"runnable": 2}
+    assert _classify([node, spare], [anywhere, job]) == {"runnable": 2}
+    # work deferred for both, then runnable work blocklisted from one
+    later = make_job("later")
+    counts = _classify([node, spare], [later, job], deferred={"later"})
+    assert counts == {"runnable": 1, "deferred": 1}
 
 
 def _node_class(name="cpu", count=2, **fields) -> NodeClassSpec:

@@ -246,7 +246,7 @@ class Simulation:
                 pass  # nothing left to schedule: the farm idles (or sleeps) to the horizon
             elif periodic or (dispatch and manager.queue_length):
                 self._cycle()
-            if periodic and getattr(self.policy, "power_down", self.policy.energy):
+            if periodic and self.policy.power_down:
                 self._manage_power()
             if self._interrupting:
                 self._salvage_frames()

@@ -35,12 +35,19 @@ class IdleClassifier:
     def __init__(self) -> None:
         self._fits: dict[tuple[Shape, str], bool] = {}
         self._caps: dict[str, str] = {}
+        self._shapes: dict[str, Shape] = {}
 
     def _caps_key(self, node: RenderNode) -> str:
         key = self._caps.get(node.id)
         if key is None:
             key = self._caps[node.id] = node.capabilities.model_dump_json()
         return key
+
+    def _shape(self, job: UnitOfWork) -> Shape:
+        shape = self._shapes.get(job.id)
+        if shape is None:
+            shape = self._shapes[job.id] = job_shape(job)
+        return shape
 
     def classify(
         self,
@@ -53,54 +60,54 @@ class IdleClassifier:
         ceilings_pct: Mapping[str, float],
         online: int,
     ) -> Counter[str]:
-        """How many of the ``idle`` nodes are in each state of :data:`IDLE_REASONS`."""
+        """How many of the ``idle`` nodes are in each state of :data:`IDLE_REASONS`.
+
+        One pass over the waiting work: each job improves the state of the idle nodes it fits
+        (grouped by hardware, so the cost is the work times the kinds of idle hardware), and
+        the pass stops once every idle node is owed work."""
         blocked = {
             client
             for client, ceiling in ceilings_pct.items()
             if running_by_client.get(client, 0) >= ceiling_nodes_for(ceiling, online)
         }
-        groups: dict[str, dict[Shape, tuple[UnitOfWork, list[frozenset[str]] | None]]] = {
-            reason: {} for reason in _HELD
-        }
+        worst = len(_HELD)
+        groups: dict[str, list[RenderNode]] = {}
+        for node in idle:
+            groups.setdefault(self._caps_key(node), []).append(node)
+        state = {node.id: worst for members in groups.values() for node in members}
+        laggard = dict.fromkeys(groups, worst)
+        """Per kind of hardware, the worst state any of its nodes is still in."""
+        open_kinds = len(groups)
         for job in waiting:
             if job.id in deferred:
-                reason = "deferred"
+                rank = 1
             elif job.id in holding:
-                reason = "faster"
+                rank = 2
             elif job.client_id in blocked:
-                reason = "quota"
+                rank = 3
             else:
-                reason = "runnable"
-            shape = job_shape(job)
-            group = groups[reason]
+                rank = 0
+            shape = self._shape(job)
             excluded = job.excluded_node_ids
-            entry = group.get(shape)
-            if entry is None:
-                group[shape] = (job, [frozenset(excluded)] if excluded else None)
-            elif entry[1] is not None:
-                if excluded:
-                    entry[1].append(frozenset(excluded))
-                else:
-                    group[shape] = (entry[0], None)  # some job of the shape may go anywhere
-        counts: Counter[str] = Counter()
-        for node in idle:
-            counts[self._reason(node, groups)] += 1
-        return counts
-
-    def _reason(
-        self,
-        node: RenderNode,
-        groups: Mapping[str, Mapping[Shape, tuple[UnitOfWork, list[frozenset[str]] | None]]],
-    ) -> str:
-        caps = self._caps_key(node)
-        for reason in _HELD:
-            for shape, (job, exclusions) in groups[reason].items():
-                if exclusions is not None and all(node.id in e for e in exclusions):
+            for caps, members in groups.items():
+                if laggard[caps] <= rank:
                     continue
-                key = (shape, caps)
-                fit = self._fits.get(key)
+                fit = self._fits.get((shape, caps))
                 if fit is None:
-                    fit = self._fits[key] = hardware_misfit(job, node.capabilities) is None
-                if fit:
-                    return reason
-        return "no_work"
+                    fit = self._fits[shape, caps] = (
+                        hardware_misfit(job, members[0].capabilities) is None
+                    )
+                if not fit:
+                    continue
+                for node in members:
+                    if state[node.id] > rank and node.id not in excluded:
+                        state[node.id] = rank
+                laggard[caps] = max(state[node.id] for node in members)
+                if laggard[caps] == 0:
+                    open_kinds -= 1
+            if open_kinds == 0:
+                break
+        counts: Counter[str] = Counter()
+        for rank in state.values():
+            counts[IDLE_REASONS[rank]] += 1
+        return counts

@@ -1,4 +1,5 @@
-"""The policies a simulation can compare: ours (with each capability switchable) and baselines."""
+"""The policies a simulation can compare: ours (with each capability switchable) and baselines,
+set up as a studio's admin sets up the systems they stand for (see ``baselines``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from render_farm_manager.core.models import (
     Client,
     EnergyMode,
     ProgressiveOutputConfig,
-    ServiceTier,
 )
 from render_farm_manager.energy_optimization.energy_optimizer import EnergyOptimizer
 from render_farm_manager.energy_optimization.tariff import TariffPeriod, TimeOfUseTariff
@@ -28,6 +28,7 @@ from render_farm_manager.simulation.baselines import (
     OpenCueScheduler,
     RandomFitScheduler,
     RoundRobinScheduler,
+    Subscription,
 )
 from render_farm_manager.simulation.workload import Workload, WorkloadError
 from render_farm_manager.utils.logging import AuditLogger, PerformanceMonitor
@@ -40,7 +41,9 @@ class Policy:
     make_scheduler: Callable[[Workload, NodeSpecializationManager, int], DeadlineScheduler]
     learning: bool = False
     energy: bool = False
-    """Energy-aware mode (deferral to cheap hours, efficient nodes) and powering idle nodes down."""
+    """Energy-aware mode: deferral to cheap hours, efficient nodes."""
+    power_down: bool = False
+    """Idle nodes are put to sleep and woken through the manager's power plan."""
     preemption: bool = False
     previews: bool = False
     quotas: bool = False
@@ -104,24 +107,40 @@ def _random(workload: Workload, matcher: NodeSpecializationManager, seed: int) -
 
 
 def _opencue(workload: Workload, matcher: NodeSpecializationManager, seed: int) -> Any:
+    """Each client a show subscribed with its guarantee as size and its ceiling as burst."""
     return OpenCueScheduler(
-        tiers={c.id: ServiceTier(c.sla_tier) for c in workload.clients},
-        bursts={c.id: c.max_resources for c in workload.clients},
+        subscriptions={
+            c.id: Subscription(size=c.guaranteed_resources, burst=c.max_resources)
+            for c in workload.clients
+        },
         node_specializer=matcher,
     )
 
 
-_ALL = {"learning": True, "energy": True, "preemption": True, "previews": True, "quotas": True}
+_ALL = {
+    "learning": True,
+    "energy": True,
+    "power_down": True,
+    "preemption": True,
+    "previews": True,
+    "quotas": True,
+}
 
 POLICIES: dict[str, Policy] = {
     "ours": Policy(
-        "ours", "deadline-driven, learned matching, energy, preemption, previews", _ours, **_ALL
+        "ours",
+        "deadline-driven, learned matching, energy, idle shutdown, preemption, previews",
+        _ours,
+        **_ALL,
     ),
     "ours-no-learning": Policy(
         "ours-no-learning", "ours without learned node speeds", _ours, **{**_ALL, "learning": False}
     ),
     "ours-no-energy": Policy(
-        "ours-no-energy", "ours without energy awareness", _ours, **{**_ALL, "energy": False}
+        "ours-no-energy",
+        "ours without energy awareness or powering idle nodes down",
+        _ours,
+        **{**_ALL, "energy": False, "power_down": False},
     ),
     "ours-no-preemption": Policy(
         "ours-no-preemption", "ours without preemption", _ours, **{**_ALL, "preemption": False}
@@ -132,15 +151,24 @@ POLICIES: dict[str, Policy] = {
         _ours,
         **{**_ALL, "previews": False},
     ),
-    "fifo": Policy("fifo", "first in, first out, first fit", _simple(FifoScheduler)),
+    "fifo": Policy(
+        "fifo", "first in, first out, on the newest fitting node", _simple(FifoScheduler)
+    ),
     "round-robin": Policy(
         "round-robin", "submission order, nodes in rotation", _simple(RoundRobinScheduler)
     ),
     "random": Policy("random", "submission order, random fitting node", _random),
     "deadline10": Policy(
-        "deadline10", "priority then submission, with pools", _simple(Deadline10Scheduler)
+        "deadline10",
+        "pool, priority, date; primary then secondary pool; idle shutdown",
+        _simple(Deadline10Scheduler),
+        power_down=True,
     ),
-    "opencue": Policy("opencue", "tier then priority, burst cap, no preemption", _opencue),
+    "opencue": Policy(
+        "opencue",
+        "shows furthest below subscription size first, capped at burst; no preemption",
+        _opencue,
+    ),
     "edf": Policy(
         "edf", "earliest deadline first, matcher without learning", _simple(EdfScheduler)
     ),
