@@ -290,3 +290,28 @@ def test_what_the_cycle_reports_is_what_it_enforced():
     assert allocation.borrowed_from == pytest.approx({"a": 20})
     assert manager.resource_allocations["a"].lent_to == pytest.approx({"b": 20})
     assert sorted(allocation.allocated_nodes) == sorted(running_on(manager))
+
+
+def test_a_guarantee_whose_work_waits_for_cheaper_power_is_lent_meanwhile():
+    from builders import DAY
+
+    manager, _ = make_farm(
+        nodes=0,
+        clients=(),
+        start=DAY,
+        resource_manager=ResourcePartitioner(borrowing_limit_percentage=100),
+    )
+    manager.add_client(make_client("a", guaranteed=50))
+    manager.add_client(make_client("b"))
+    for i in range(2):
+        manager.add_node(make_node(f"n{i}"))
+    manager.set_energy_mode("night_savings")
+    manager.submit_job(
+        make_job("heavy", client="a", now=DAY, hours=2, deadline_in=72, energy_intensive=True)
+    )
+    for i in range(2):
+        manager.submit_job(make_job(f"b{i}", client="b", now=DAY))
+    manager.run_scheduling_cycle()
+    assert "heavy" in manager.last_cycle_plan.deferred
+    # a's only work waits for the night: its idle guarantee serves b meanwhile
+    assert sorted(running_on(manager).values()) == ["b0", "b1"]

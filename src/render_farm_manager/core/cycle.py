@@ -98,7 +98,7 @@ class SchedulingCycle:
             path.clients.values(),
             sum(1 for node in nodes if schedulable(node)),
             Counter(job.client_id for job in index.running_by_node.values()),
-            index.queue.waiting_by_client,
+            self._demand(),
         )
         plan = self.scheduler.plan_cycle(
             queue=index.queue,
@@ -190,9 +190,22 @@ class SchedulingCycle:
             running[job.client_id] += 1
             running_nodes.setdefault(job.client_id, []).append(node_id)
         _, allocations = self.resource_manager.plan_quotas(
-            self.path.clients.values(), nodes, running, index.queue.waiting_by_client, running_nodes
+            self.path.clients.values(), nodes, running, self._demand(), running_nodes
         )
         return allocations
+
+    def _demand(self) -> dict[str, int]:
+        """Waiting work per client that wants a node now: work held back for cheaper power
+        does not, so a client's idle guarantee is lent meanwhile (and reclaimed when the
+        work is due)."""
+        queue = self.path.index.queue
+        waiting = queue.waiting_by_client
+        if not self.deferred_since:
+            return dict(waiting)
+        held = Counter(
+            self.path.jobs[job_id].client_id for job_id in self.deferred_since if job_id in queue
+        )
+        return {c: n - held[c] for c, n in waiting.items() if n > held[c]}
 
     def record_previews(self, due: list[tuple[RenderJob, int]], now: datetime) -> None:
         """The previews due are produced when the change commits; each job records when."""

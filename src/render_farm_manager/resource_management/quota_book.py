@@ -295,6 +295,16 @@ class QuotaBook:
         quota.waiting = max(0, quota.waiting - 1)
         self._count(quota)
 
+    def withdrawn(self, client_id: str) -> None:
+        """One of the client's waiting jobs wants no node this cycle (it is held back for
+        cheaper power): with nothing else waiting, its idle guarantee may be lent."""
+        quota = self.quotas.get(client_id)
+        if quota is None or quota.waiting <= 0:
+            return
+        self._forget(quota)
+        quota.waiting -= 1
+        self._count(quota)
+
     def stopped(self, client_id: str, still_waiting: bool = True) -> None:
         quota = self.quotas[client_id]
         self._forget(quota)

@@ -44,6 +44,41 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         if inputs.reclaim_enabled and quotas is not None and quotas.below_guarantee(job.client_id):
             candidates.append(job)
 
+    def place(job: UnitOfWork) -> None:
+        """Give ``job`` the best free node it may have, or leave it waiting."""
+        nonlocal free_nodes, unplaced_hours
+        # Skip quickly when an identical job already found no free node.
+        signature = job_shape(job)
+        if not job.excluded_node_ids and signature in no_free_fit:
+            consider_for_preemption(job)
+            return
+        # Hard constraints, then the best-scoring pool with a free node (or, placing by
+        # earliest finish, a wait for faster hardware that is about to free up).
+        if availability is not None:
+            pool, waits = choose_or_wait(job, inputs, availability)
+            if waits:
+                plan.waiting_for_faster.append(job.id)
+                unplaced_hours += remaining_hours(job)
+                return
+        else:
+            pool = inputs.ranker.choose(job)
+        node = pool.take(job.excluded_node_ids) if pool is not None else None
+        if node is None:
+            if not job.excluded_node_ids:
+                no_free_fit.add(signature)
+            unplaced_hours += remaining_hours(job)
+            consider_for_preemption(job)
+            return
+        plan.assignments[job.id] = node.id
+        free_nodes -= 1
+        if quotas is not None:
+            quotas.started(job.client_id)
+        if limits is not None:
+            limits.started(job)
+
+    refused: list[UnitOfWork] = []
+    """Work a quota held back, to look at again if deferred work frees a guarantee."""
+    lent_after_refusal = False
     for job in inputs.order:
         if free_nodes == 0:
             # The farm is full: only look further for work that may preempt.
@@ -61,8 +96,10 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         # A client never runs more than its ceiling, nor borrows what it may not.
         if quotas is not None and not quotas.may_start(job.client_id):
             consider_for_preemption(job)  # it may still replace its own client's work
+            refused.append(job)
             continue
-        # Energy-intensive work with slack to spare waits for cheaper electricity.
+        # Energy-intensive work with slack to spare waits for cheaper electricity; meanwhile
+        # it wants no node, so its client's idle guarantee may be lent.
         if inputs.deferral is not None:
             # the rest of the queue (the job itself excluded) may run before it
             backlog = max(unplaced_hours, inputs.queued_hours - remaining_hours(job))
@@ -70,36 +107,21 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             if start_at is not None:
                 plan.deferred[job.id] = start_at
                 unplaced_hours += remaining_hours(job)
+                if quotas is not None:
+                    quotas.withdrawn(job.client_id)
+                    lent_after_refusal = lent_after_refusal or bool(refused)
                 continue
-        # Skip quickly when an identical job already found no free node.
-        signature = job_shape(job)
-        if not job.excluded_node_ids and signature in no_free_fit:
-            consider_for_preemption(job)
-            continue
-        # Hard constraints, then the best-scoring pool with a free node (or, placing by
-        # earliest finish, a wait for faster hardware that is about to free up).
-        if availability is not None:
-            pool, waits = choose_or_wait(job, inputs, availability)
-            if waits:
-                plan.waiting_for_faster.append(job.id)
-                unplaced_hours += remaining_hours(job)
-                continue
-        else:
-            pool = inputs.ranker.choose(job)
-        node = pool.take(job.excluded_node_ids) if pool is not None else None
-        if node is None:
-            if not job.excluded_node_ids:
-                no_free_fit.add(signature)
-            unplaced_hours += remaining_hours(job)
-            consider_for_preemption(job)
-            continue
-        plan.assignments[job.id] = node.id
-        free_nodes -= 1
-        if quotas is not None:
-            quotas.started(job.client_id)
-        if limits is not None:
-            limits.started(job)
+        place(job)
 
+    # Work refused before deferred work lent its guarantee gets a second look, in order.
+    if lent_after_refusal and quotas is not None:
+        for job in refused:
+            if free_nodes == 0:
+                break
+            if quotas.may_start(job.client_id):
+                place(job)
+
+    candidates = [job for job in candidates if job.id not in plan.assignments]
     if candidates:
         plan_preemptions(candidates, inputs, plan)
     return plan
