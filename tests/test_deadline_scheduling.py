@@ -35,6 +35,20 @@ def test_same_priority_least_slack_goes_first():
     assert _next_started(manager) == "tight"
 
 
+def test_work_with_slack_to_spare_goes_earliest_deadline_first():
+    manager, _ = _one_node_farm()
+    # both due tomorrow morning with hours to spare: the long one has less slack, but the
+    # short one is due first (least slack first would run the long one first)
+    manager.submit_job(make_job("long-0900", deadline_in=35, hours=12))
+    manager.submit_job(make_job("short-0800", deadline_in=34, hours=1))
+    assert _next_started(manager) == "short-0800"
+    # work due at the same time keeps its submission order
+    manager, _ = _one_node_farm()
+    manager.submit_job(make_job("first", deadline_in=35, hours=12))
+    manager.submit_job(make_job("second", deadline_in=35, hours=1))
+    assert _next_started(manager) == "first"
+
+
 def test_job_at_risk_runs_at_the_critical_level():
     manager, _ = _one_node_farm()
     manager.submit_job(make_job("critical-relaxed", priority="critical", deadline_in=60))

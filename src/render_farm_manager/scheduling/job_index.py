@@ -15,6 +15,7 @@ from typing import Protocol
 from render_farm_manager.core.models import WAITING_STATUSES, RenderJobStatus
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.inheritance import InheritanceIndex
+from render_farm_manager.scheduling.priority import own_latest_start
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
 
 S = RenderJobStatus
@@ -89,7 +90,10 @@ class JobIndex:
             if job.blocked_reason is not None:
                 self._set_blocked_reason(job, None)
             rank, latest = self.inheritance.rank_and_latest_start(job)
-            self.queue.put(job.id, job.client_id, rank, latest, remaining_hours(job))
+            hours = remaining_hours(job)
+            # due by its deadline, or as much earlier as work waiting on it needs
+            due = job.deadline.timestamp() - max(0.0, own_latest_start(job) - latest)
+            self.queue.put(job.id, job.client_id, rank, latest, hours, due)
             if job.status == S.PENDING:
                 self.newly_ready.add(job.id)
             return

@@ -1,9 +1,10 @@
 """The queue of work that could start now, kept in scheduling order incrementally.
 
-Work is bucketed by base rank (after inheritance) and sorted inside a bucket by latest start time.
-Because a waiting job's latest start does not move while it waits, the order at any moment is a
-merge of a few contiguous ranges of these sorted buckets (see :mod:`.priority`), so a cycle reads
-only as many jobs as it can place, whatever the queue's length.
+Work is bucketed by base rank (after inheritance) and sorted inside a bucket by latest start time,
+and again by deadline. Because a waiting job's latest start does not move while it waits, the
+work at risk and the late work at any moment are contiguous ranges of the first order (see
+:mod:`.priority`); work with slack to spare is read in deadline order. A cycle reads only as many
+jobs as it can place, whatever the queue's length.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class QueuePosition:
     latest_start: float
     client_id: str
     hours: float = 0.0
+    deadline: float = 0.0
+    """When the work must be done (its own deadline, or earlier for work others wait on)."""
+
+
+def _due(position: QueuePosition, entry: _Entry) -> tuple[float, int, str, float]:
+    return (position.deadline, entry[1], entry[2], position.latest_start)
 
 
 class ReadyQueue:
@@ -34,6 +41,8 @@ class ReadyQueue:
 
     def __init__(self) -> None:
         self._buckets: list[SortedList] = [SortedList() for _ in range(EMERGENCY_RANK + 1)]
+        self._by_deadline: list[SortedList] = [SortedList() for _ in range(EMERGENCY_RANK + 1)]
+        """The same entries per level as (deadline, sequence, id, latest start)."""
         self._positions: dict[str, tuple[QueuePosition, _Entry]] = {}
         self._sequence = itertools.count()
         self.waiting_by_client: Counter[str] = Counter()
@@ -61,10 +70,18 @@ class ReadyQueue:
         return found[0] if found else None
 
     def put(
-        self, work_id: str, client_id: str, base_rank: int, latest_start: float, hours: float = 0.0
+        self,
+        work_id: str,
+        client_id: str,
+        base_rank: int,
+        latest_start: float,
+        hours: float = 0.0,
+        deadline: float | None = None,
     ) -> None:
-        """Add the work (``hours`` of it left), or move it if its rank or latest start changed."""
-        position = QueuePosition(base_rank, latest_start, client_id, hours)
+        """Add the work (``hours`` of it left, due by ``deadline``; by default its latest start
+        plus those hours), or move it if its rank, latest start or deadline changed."""
+        due = latest_start + hours * 3600.0 if deadline is None else deadline
+        position = QueuePosition(base_rank, latest_start, client_id, hours, due)
         existing = self._positions.get(work_id)
         if existing is not None:
             if existing[0] == position:
@@ -85,6 +102,7 @@ class ReadyQueue:
 
     def _insert(self, work_id: str, position: QueuePosition, entry: _Entry) -> None:
         self._buckets[position.base_rank].add(entry)
+        self._by_deadline[position.base_rank].add(_due(position, entry))
         self._positions[work_id] = (position, entry)
         self.waiting_by_client[position.client_id] += 1
         self.total_hours += position.hours
@@ -95,6 +113,7 @@ class ReadyQueue:
             return None
         position, entry = found
         self._buckets[position.base_rank].remove(entry)
+        self._by_deadline[position.base_rank].remove(_due(position, entry))
         self.total_hours = max(0.0, self.total_hours - position.hours) if self._positions else 0.0
         self.waiting_by_client[position.client_id] -= 1
         if self.waiting_by_client[position.client_id] <= 0:
@@ -143,7 +162,8 @@ class ReadyQueue:
     def in_order(self, now: float, margin_seconds: float) -> Iterator[str]:
         """Ids in scheduling order at ``now``: emergencies; then work at risk of missing its
         deadline, whatever its priority, by least slack; then level by level (critical first),
-        late work before work with slack to spare."""
+        late work (by least slack) before work with slack to spare, which goes earliest
+        deadline first (least slack would put the longest job first among work due at once)."""
         soon = now + margin_seconds
         for entry in self._range(EMERGENCY_RANK, None, None):
             yield entry[2]
@@ -153,5 +173,6 @@ class ReadyQueue:
         for level in range(MAX_BASE_RANK, -1, -1):
             for entry in self._range(level, None, now):
                 yield entry[2]
-            for entry in self._range(level, soon, None):
-                yield entry[2]
+            for _, _, work_id, latest in self._by_deadline[level]:
+                if latest >= soon:
+                    yield work_id
