@@ -883,6 +883,24 @@ def test_preview_first_tasks_come_first_in_queue_order():
     assert [t.task_frames for t in tasks[:3]] == [[1], [100], [51]]
 
 
+def test_a_shots_first_look_goes_one_level_up_and_only_its_first_frame():
+    manager, _ = make_farm(nodes=1)
+    manager.submit_job(make_job("busy", hours=1, can_be_preempted=False))
+    manager.run_scheduling_cycle()
+    manager.submit_job(make_job("urgent-ish", hours=2, deadline_in=20))
+    submitted(manager, frames="1-100", chunk=10, preview_first=True, deadline_in=40)
+    first, *rest = manager.tasks_of("shot")
+    assert first.first_look and first.task_frames == [1]
+    assert not any(t.first_look for t in rest)
+    # the plain job of the same priority is due sooner, but the shot's first frame goes first;
+    # its other preview frames wait their turn
+    order = [job.id for job in manager.waiting_jobs()]
+    assert order[:2] == [first.id, "urgent-ish"]
+    # a critical job still goes before a medium shot's first look (it is at the high level)
+    manager.submit_job(make_job("critical", priority="critical", deadline_in=45))
+    assert [job.id for job in manager.waiting_jobs()][:2] == ["critical", first.id]
+
+
 # -- the command a task runs ----------------------------------------------------------------------
 
 

@@ -401,6 +401,9 @@ class RenderTask(RenderJob):
     preview: bool = False
     """One of the shot's preview-first frames: with ``preview_scale``, a low-resolution pass of
     it is rendered first."""
+    first_look: bool = False
+    """The shot's first preview frame: queued one level above the shot's priority (emergencies
+    and work at risk still go first), so a shot can be checked soon after it is submitted."""
 
     @property
     def is_shot(self) -> bool:

@@ -259,6 +259,7 @@ class ShotChanges(ShotOperations):
             command=list(step.command or shot.command),
             shot_hours_per_node=min(per_node, 100_000.0),
             preview=planned.preview,
+            first_look=planned.first_look,
             status=S.PENDING,
             submission_time=now,
         )

@@ -28,6 +28,8 @@ class PlannedTask:
     """Ids of tasks of the same shot this one waits for."""
     preview: bool = False
     """One of the preview-first frames (first, last, middle, every Nth)."""
+    first_look: bool = False
+    """The shot's very first preview frame (of a step that waits for no other step)."""
 
 
 def steps_of(job: RenderJob) -> list[JobStep]:
@@ -170,6 +172,7 @@ def plan_tasks(
                     hours=per_frame * max(1, len(group)),
                     depends_on=tuple(dict.fromkeys(depends)),
                     preview=number <= previews,
+                    first_look=number == 1 and previews > 0 and not step.depends_on,
                 )
             )
         tasks_of_step[step.name] = ids

@@ -15,7 +15,7 @@ from typing import Protocol
 from render_farm_manager.core.models import WAITING_STATUSES, RenderJobStatus
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.inheritance import InheritanceIndex
-from render_farm_manager.scheduling.priority import own_latest_start
+from render_farm_manager.scheduling.priority import MAX_BASE_RANK, own_latest_start
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
 
 S = RenderJobStatus
@@ -90,6 +90,8 @@ class JobIndex:
             if job.blocked_reason is not None:
                 self._set_blocked_reason(job, None)
             rank, latest = self.inheritance.rank_and_latest_start(job)
+            if rank < MAX_BASE_RANK and getattr(job, "__dict__", {}).get("first_look", False):
+                rank = rank + 1  # a shot's first look: one frame, early feedback
             hours = remaining_hours(job)
             # due by its deadline, or as much earlier as work waiting on it needs
             due = job.deadline.timestamp() - max(0.0, own_latest_start(job) - latest)
