@@ -39,12 +39,13 @@ def scenario_section(comparison: Comparison) -> list[str]:
         "",
         "| policy | on time | on time (feasible) | mean / p95 late h | mean / p95 turnaround h "
         "| utilization | idle owed / by choice h | efficiency | guarantee short (client-h) "
-        "| first preview from submit / from start | kWh (night) | cost (night) | preemptions "
-        "| work lost h | overhead |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| first preview from submit / from start | kWh (night) | cost (night) "
+        "| longest wait h (low / critical) | preemptions | work lost h | overhead |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in comparison.results:
         lost = r.work_lost_to_failures_node_hours + r.work_lost_to_preemption_node_hours
+        waits = r.longest_wait_hours_by_priority
         lines.append(
             f"| {r.policy} | {pct(r.on_time_rate)} | {pct(r.feasible_on_time_rate)} "
             f"| {r.mean_tardiness_hours:.2f} / {r.p95_tardiness_hours:.2f} "
@@ -55,7 +56,9 @@ def scenario_section(comparison: Comparison) -> list[str]:
             f"| {r.guarantee_shortfall_client_hours:.0f} "
             f"| {pct(r.first_preview_from_submit_mean)} / {pct(r.first_preview_fraction_mean)} "
             f"| {r.energy_kwh:,.0f} ({r.overnight_kwh:,.0f}) "
-            f"| {r.energy_cost:,.0f} ({r.overnight_cost:,.0f}) | {r.preemptions} | {lost:.1f} "
+            f"| {r.energy_cost:,.0f} ({r.overnight_cost:,.0f}) "
+            f"| {waits.get('low', 0.0):.1f} / {waits.get('critical', 0.0):.1f} "
+            f"| {r.preemptions} | {lost:.1f} "
             f"| {pct(r.scheduler_overhead, 4)} |"
         )
     lines += [

@@ -4,6 +4,7 @@ out as the manager decided it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, time
 
 import pytest
@@ -35,7 +36,7 @@ def _classify(idle, waiting, **kwargs):
         "online": len(idle),
     }
     values.update(kwargs)
-    return IdleClassifier().classify(idle, waiting, **values)
+    return dict(Counter(IdleClassifier().classify(idle, waiting, **values).values()))
 
 
 def test_an_idle_node_is_owed_when_work_it_fits_may_start():
@@ -142,6 +143,8 @@ def test_every_policy_is_measured_over_the_same_horizon_and_idle_time_adds_up():
         )
     # fifo keeps three nodes awake all 48 hours; policies that sleep idle nodes draw less
     fifo = results["fifo"]
+    assert fifo.longest_owed_idle_hours == 0.0  # first fit leaves no node idle with work
+    assert fifo.longest_wait_hours_by_priority == {"medium": 0.0}
     assert fifo.awake_node_hours == pytest.approx(3 * 48)
     assert fifo.energy_kwh == pytest.approx(
         (fifo.busy_node_hours * 400 + (3 * 48 - fifo.busy_node_hours) * 100) / 1000
@@ -176,3 +179,12 @@ def test_a_generated_world_measures_idle_reasons_for_ours():
     assert result.idle_hours["no_work"] > 0
     assert 0 < result.utilization <= 1
     assert result.overnight_kwh < result.energy_kwh
+
+
+def test_the_longest_wait_is_reported_by_priority():
+    jobs = [_job(f"high{i}", priority="high") for i in range(3)]
+    jobs.append(_job("low", priority="low", deadline_after_hours=40.0))
+    result = Simulation(_workload(jobs, [_node_class(count=1)]), POLICIES["deadline10"]).run()
+    waits = result.longest_wait_hours_by_priority
+    assert waits["high"] == pytest.approx(4.0)  # the third high job waits for two others
+    assert waits["low"] == pytest.approx(6.0)

@@ -121,6 +121,16 @@ class Comparison:
         targets.append(
             Target("utilization (idle while runnable counted)", ours.utilization, 0.95, 0.95)
         )
+        targets.append(
+            Target(
+                "longest a node sat idle while work it could run waited",
+                ours.longest_owed_idle_hours,
+                None,
+                1.0,
+                higher_is_better=False,
+                unit="hours",
+            )
+        )
         for name, floor, goal in (("deadline10", 0.20, 0.20), ("round-robin", 0.20, 0.35)):
             other = self.result(name)
             if other is not None and other.render_efficiency:

@@ -27,6 +27,7 @@ import itertools
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -141,6 +142,9 @@ class Simulation:
         self._tokens = itertools.count(1)
         self._integrals = Integrals()
         self._idle_classifier = IdleClassifier()
+        self._owed_since: dict[str, float] = {}
+        """Node id → since when it has sat idle while work it could run may start."""
+        self._longest_owed = 0.0
         self._runs: dict[str, int] = {}
         """Work id → attempts started (seeds each run's noise)."""
         self._idle_counts: dict[str, int] = {}
@@ -482,11 +486,23 @@ class Simulation:
                 self._start_attempt(job_id, node_id)
         self._state_watts, self._busy, self._online = watts, busy, online
         self._running_by_client = by_client
-        self._idle_counts = self._classify_idle(idle) if idle else {}
+        states = self._classify_idle(idle) if idle else {}
+        self._idle_counts = dict(Counter(states.values()))
+        self._follow_owed_idle(states)
         if draining:  # an idle node being drained for maintenance takes no work
             self._idle_counts["no_work"] = self._idle_counts.get("no_work", 0) + draining
 
-    def _classify_idle(self, idle: list[RenderNode]) -> dict[str, int]:
+    def _follow_owed_idle(self, states: dict[str, str]) -> None:
+        """Track each stretch in which a node sits idle while work it could run may start."""
+        for node_id in list(self._owed_since):
+            if states.get(node_id) != "runnable":
+                since = self._owed_since.pop(node_id)
+                self._longest_owed = max(self._longest_owed, self.now - since)
+        for node_id, state in states.items():
+            if state == "runnable":
+                self._owed_since.setdefault(node_id, self.now)
+
+    def _classify_idle(self, idle: list[RenderNode]) -> dict[str, str]:
         manager = self.manager
         plan = manager.last_cycle_plan
         jobs = manager.jobs
@@ -688,6 +704,14 @@ class Simulation:
             integrals.busy / (integrals.busy + owed) if integrals.busy + owed > 0 else 1.0
         )
         result.idle_hours = {reason: integrals.idle.get(reason, 0.0) for reason in IDLE_REASONS}
+        open_stretches = (end - since for since in self._owed_since.values())
+        result.longest_owed_idle_hours = max(self._longest_owed, *open_stretches, 0.0)
+        waits: dict[str, float] = {}
+        for spec in self.workload.jobs:
+            started = self._first_start.get(spec.id, end)
+            wait = max(0.0, started - spec.submit_at_hours)
+            waits[spec.priority] = max(waits.get(spec.priority, 0.0), wait)
+        result.longest_wait_hours_by_priority = waits
         result.overall_utilization = integrals.busy / integrals.online if integrals.online else 0
         result.busy_node_hours, result.awake_node_hours = integrals.busy, integrals.online
         result.render_efficiency = efficiency_best / efficiency_used if efficiency_used else 0.0

@@ -16,7 +16,6 @@ the scheduler, never for it.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 
 from render_farm_manager.core.models import RenderNode
@@ -59,8 +58,8 @@ class IdleClassifier:
         running_by_client: Mapping[str, int],
         ceilings_pct: Mapping[str, float],
         online: int,
-    ) -> Counter[str]:
-        """How many of the ``idle`` nodes are in each state of :data:`IDLE_REASONS`.
+    ) -> dict[str, str]:
+        """The state (of :data:`IDLE_REASONS`) of each of the ``idle`` nodes, by node id.
 
         One pass over the waiting work: each job improves the state of the idle nodes it fits
         (grouped by hardware, so the cost is the work times the kinds of idle hardware), and
@@ -107,7 +106,4 @@ class IdleClassifier:
                     open_kinds -= 1
             if open_kinds == 0:
                 break
-        counts: Counter[str] = Counter()
-        for rank in state.values():
-            counts[IDLE_REASONS[rank]] += 1
-        return counts
+        return {node_id: IDLE_REASONS[rank] for node_id, rank in state.items()}

@@ -36,6 +36,11 @@ class PolicyResult:
     idle_hours: dict[str, float] = field(default_factory=dict)
     """Idle node-hours of awake nodes by reason (``runnable``: owed; ``deferred``, ``faster``:
     by choice; ``quota``: by contract; ``no_work``)."""
+    longest_owed_idle_hours: float = 0.0
+    """The longest stretch any node sat idle while work it could run waited and may start."""
+    longest_wait_hours_by_priority: dict[str, float] = field(default_factory=dict)
+    """Per priority, the longest a job waited from submission to its first start (to the end
+    of the run for a job never started): starvation shows here."""
     overall_utilization: float = 0.0
     """Busy node-hours over online node-hours, whatever waited."""
     busy_node_hours: float = 0.0
