@@ -4,7 +4,17 @@ Events are job arrivals, periodic and on-demand scheduling cycles, render progre
 preview due times, completions, node failures and repairs, maintenance windows, nodes arriving
 and retiring, and nodes waking from sleep. Between events the simulator integrates what it
 measures (energy at the true power draw, utilization, guarantee shortfall). The manager sees only
-what a live manager would: submissions, progress, completions and failures.
+what a live manager would: submissions, progress, completions and failures. Power is the
+manager's decision too (:meth:`RenderFarmManager.plan_power`): the simulator only carries the plan
+out, sleeping the nodes it names and waking them (each ready its class's wake-up time later), for
+every policy that has a power policy (``Policy.power_down``).
+
+Every policy is measured over the same horizon (the submission days plus ``drain_hours``),
+whenever its work ends, so energy compares equal spans. Idle time of awake nodes is split by
+reason (:mod:`~render_farm_manager.simulation.idle_time`): owed (work it could run waited and
+may start), by choice (deferred for cheaper power, waiting for faster hardware), by contract (a
+client at its ceiling) or no work; utilization counts only the owed idle time against the
+scheduler.
 
 Shots are submitted whole; the manager splits them into tasks, and from then on the simulator
 renders tasks: a task's truth is its shot's (noise) applied to the task's share of the estimate,
