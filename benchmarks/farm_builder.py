@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from render_farm_manager.core.clock import ManualClock
@@ -32,10 +33,39 @@ JOB_TYPES = ["animation", "vfx", "simulation", "lighting", "compositing", "scene
 PRIORITIES = [JobPriority.LOW, JobPriority.MEDIUM, JobPriority.HIGH, JobPriority.CRITICAL]
 
 
+RATINGS = ("by kind", "individually")
+"""How nodes get their power-efficiency rating: one per node kind, or one of its own each (a
+farm whose every node was measured: as many distinct ratings as nodes)."""
+
+
 def build_farm(
-    jobs: int, nodes: int, clients: int, seed: int = 7, keep_audit: bool = True
+    jobs: int,
+    nodes: int,
+    clients: int,
+    seed: int = 7,
+    keep_audit: bool = True,
+    rated: str = "by kind",
 ) -> tuple[RenderFarmManager, ManualClock]:
+    """A farm of ``nodes`` nodes and ``clients`` clients with ``jobs`` random jobs submitted."""
+    manager, clock, rng = build_empty_farm(nodes, clients, seed, keep_audit, rated)
+    for job in random_jobs(jobs, clients, rng):
+        manager.submit_job(job)
+    return manager, clock
+
+
+def build_empty_farm(
+    nodes: int,
+    clients: int,
+    seed: int = 7,
+    keep_audit: bool = True,
+    rated: str = "by kind",
+) -> tuple[RenderFarmManager, ManualClock, random.Random]:
+    """The farm without jobs, and the generator that :func:`random_jobs` goes on with."""
+    if rated not in RATINGS:
+        raise ValueError(f"rated must be one of {RATINGS}, got {rated!r}")
     rng = random.Random(seed)
+    # a generator of its own, so that the farm and queue are the same whichever the ratings
+    rating_rng = random.Random(seed + 1)
     clock = ManualClock(START)
     manager = RenderFarmManager(
         clock=clock, audit_logger=AuditLogger(max_entries=None if keep_audit else 10_000)
@@ -71,31 +101,34 @@ def build_farm(
                     storage_gb=2000,
                     specialized_for=list(tags),
                 ),
-                power_efficiency_rating=eff,
+                power_efficiency_rating=(
+                    eff if rated == "by kind" else round(eff + rating_rng.uniform(-10, 10), 3)
+                ),
             )
         )
+    return manager, clock, rng
+
+
+def random_jobs(jobs: int, clients: int, rng: random.Random) -> Iterator[RenderJob]:
+    """``jobs`` random jobs spread over ``clients`` clients (drawn from ``rng`` as they go)."""
     for j in range(jobs):
         hours = min(48.0, rng.lognormvariate(1.0, 0.8))
-        manager.submit_job(
-            RenderJob(
-                id=f"job-{j}",
-                name=f"job-{j}",
-                client_id=f"client-{rng.randrange(clients)}",
-                job_type=rng.choice(JOB_TYPES),
-                priority=rng.choice(PRIORITIES),
-                deadline=START
-                + timedelta(hours=hours * rng.uniform(1.2, 8.0) + rng.uniform(0, 72)),
-                estimated_duration_hours=hours,
-                requires_gpu=rng.random() < 0.3,
-                memory_requirements_gb=rng.choice([8, 16, 32, 64, 96, 200]),
-                cpu_requirements=rng.choice([4, 8, 16, 32]),
-                scene_complexity=rng.randint(1, 10),
-                supports_checkpoint=rng.random() < 0.5,
-                energy_intensive=rng.random() < 0.2,
-                output_path=f"/renders/job-{j}",
-            )
+        yield RenderJob(
+            id=f"job-{j}",
+            name=f"job-{j}",
+            client_id=f"client-{rng.randrange(clients)}",
+            job_type=rng.choice(JOB_TYPES),
+            priority=rng.choice(PRIORITIES),
+            deadline=START + timedelta(hours=hours * rng.uniform(1.2, 8.0) + rng.uniform(0, 72)),
+            estimated_duration_hours=hours,
+            requires_gpu=rng.random() < 0.3,
+            memory_requirements_gb=rng.choice([8, 16, 32, 64, 96, 200]),
+            cpu_requirements=rng.choice([4, 8, 16, 32]),
+            scene_complexity=rng.randint(1, 10),
+            supports_checkpoint=rng.random() < 0.5,
+            energy_intensive=rng.random() < 0.2,
+            output_path=f"/renders/job-{j}",
         )
-    return manager, clock
 
 
 def free_share_of_nodes(manager: RenderFarmManager, share: float, seed: int = 11) -> int:

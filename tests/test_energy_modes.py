@@ -187,3 +187,15 @@ def test_power_down_candidates_and_wake_times():
     advice = {a["node_id"] for a in manager.get_power_down_candidates(keep_awake=1)}
     assert advice == set()
     assert manager.get_power_down_candidates(keep_awake=0, ignore={"cpu-now", "gpu-later"})
+
+
+def test_efficiency_mode_fills_the_most_efficient_of_identical_nodes_first():
+    manager, _ = make_farm(nodes=0)
+    for name, efficiency in [("a", 55), ("b", 90), ("c", 40), ("d", 75), ("e", 60)]:
+        manager.add_node(make_node(name, efficiency=efficiency))
+    manager.set_energy_mode("efficiency")
+    for j in range(3):
+        manager.submit_job(make_job(f"j{j}"))
+    manager.run_scheduling_cycle()
+    used = {manager.jobs[f"j{j}"].assigned_node_id for j in range(3)}
+    assert used == {"b", "d", "e"}

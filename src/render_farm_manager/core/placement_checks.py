@@ -60,7 +60,9 @@ class PlacementChecks:
         else:
             finish = now + timedelta(hours=remaining_hours(job) / speed)
             feasible = finish <= job.deadline
-            why = f"even on the fastest fitting node it would finish at {finish:%Y-%m-%d %H:%M}"
+            why = ""  # written only when it is logged (formatting a time is not free)
+            if not feasible:
+                why = f"even on the fastest fitting node it would finish at {finish:%Y-%m-%d %H:%M}"
         path.write(job, "deadline_feasible", feasible)
         if not feasible:
             path.log(

@@ -83,6 +83,12 @@ def blend_base_score(
     """The weighted base score: hardware capability, learned history and energy efficiency."""
     capability = 0.5 * specialization + 0.5 * gpu
     score = (1.0 - history_weight) * capability + history_weight * speed
+    return with_efficiency(score, efficiency, energy_weight)
+
+
+def with_efficiency(score: float, efficiency: float, energy_weight: float) -> float:
+    """A score without energy (``energy_weight`` 0) blended with a node's efficiency: nodes
+    that differ only in their rating differ only in this step."""
     return (1.0 - energy_weight) * score + energy_weight * efficiency
 
 

@@ -115,8 +115,11 @@ class DeadlineScheduler(SchedulerInterface):
         """Decide one cycle: pure, reads only its arguments."""
         inheritance = inheritance if inheritance is not None else InheritanceIndex()
         matcher = self.node_specializer
-        pools = build_pools(nodes, one_per_node=self._judges_every_node)
-        ranker = PoolRanker(pools, matcher, energy.energy_weight if energy else 0.0)
+        energy_weight = energy.energy_weight if energy else 0.0
+        pools = build_pools(
+            nodes, one_per_node=self._judges_every_node, prefer_efficient=energy_weight > 0
+        )
+        ranker = PoolRanker(pools, matcher, energy_weight)
         now_ts = now.timestamp()
         margin = self.margin_seconds
 

@@ -25,6 +25,15 @@ class PoolAvailability:
     def __init__(self, inputs: CycleInputs) -> None:
         self._inputs = inputs
         self._heaps: dict[PoolKey, list[float]] = {}
+        self._speeds: dict[tuple[str, PoolKey], float] = {}
+
+    def speed(self, job: UnitOfWork, pool: NodePool) -> float:
+        """``inputs.speed_of`` (fixed for the cycle), asked once per job type and pool."""
+        key = (job.job_type, pool.key)
+        speed = self._speeds.get(key)
+        if speed is None:
+            speed = self._speeds[key] = self._inputs.speed_of(job, pool)
+        return speed
 
     def _heap(self, pool: NodePool) -> list[float]:
         heap = self._heaps.get(pool.key)
@@ -63,15 +72,16 @@ def choose_or_wait(
     best_busy: NodePool | None = None
     free_finishes: dict[PoolKey, float] = {}
     for pool in inputs.ranker.fitting(job):
-        duration = seconds / inputs.speed_of(job, pool)
-        if pool.has_free(excluded):
+        duration = seconds / availability.speed(job, pool)
+        has_free = pool.has_free(excluded)
+        if has_free:
             finish = duration
             free_finishes[pool.key] = finish
         else:
             finish = availability.next_free(pool) + duration
         if finish < best_finish:
             best_finish = finish
-            best_busy = None if pool.has_free(excluded) else pool
+            best_busy = None if has_free else pool
     if not free_finishes:
         return None, False  # nothing fits now: the caller records that, no reservation needed
     good_enough = {

@@ -69,10 +69,13 @@ class InheritanceIndex:
         return own_rank(job), own_latest_start(job)
 
     def _compute(self, job: UnitOfWork, jobs: Mapping[str, UnitOfWork]) -> tuple[int, float] | None:
+        children = self.dependents.get(job.id)
+        if not children:  # nothing waits on it: nothing to inherit (most jobs)
+            return None
         rank, latest = own_rank(job), own_latest_start(job)
         inherited = False
         own_seconds = remaining_hours(job) * 3600.0
-        for child_id in self.dependents.get(job.id, ()):
+        for child_id in children:
             child = jobs.get(child_id)
             if child is None or child.status in FINISHED_STATUSES:
                 continue
