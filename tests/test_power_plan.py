@@ -57,9 +57,7 @@ def test_deferred_work_wakes_its_node_its_wake_up_time_before_it_starts():
     manager, clock = _farm(now=DAY, nodes=[make_node("a"), make_node("b")])
     manager.set_energy_mode("night_savings")
     manager.set_node_online("b", online=False)
-    manager.submit_job(
-        make_job("heavy", now=DAY, hours=2, deadline_in=72, energy_intensive=True)
-    )
+    manager.submit_job(make_job("heavy", now=DAY, hours=2, deadline_in=72, energy_intensive=True))
     manager.run_scheduling_cycle()
     deferred = manager.last_cycle_plan.deferred
     assert "heavy" in deferred
