@@ -56,6 +56,7 @@ ADMIN_ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/farm", None),
     ("PUT", "/energy/mode", {"mode": "performance"}),
     ("GET", "/power-down", None),
+    ("GET", "/power-plan", None),
 ]
 CLIENT_ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/whoami", None),

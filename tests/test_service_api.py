@@ -332,6 +332,25 @@ def test_farm_status_energy_and_power_down(farm: ServedFarm) -> None:
     assert all({"node_id", "wake_by", "reason"} <= set(a) for a in advice)
 
 
+def test_the_power_plan_is_served_and_carried_out_through_the_api(farm: ServedFarm) -> None:
+    with farm.manager.lock:
+        idle = [n.id for n in farm.manager.nodes.values() if n.current_job_id is None]
+        assert farm.manager.queue_length == 0 and len(idle) >= 2  # the fixture's farm
+    plan = farm.admin.power_plan(keep_awake=0)
+    assert sorted(a["node_id"] for a in plan["sleep"]) == sorted(idle)
+    assert plan["wake"] == []
+    node_id = plan["sleep"][0]["node_id"]
+    farm.admin.set_node_online(node_id, False)
+    again = farm.admin.power_plan(asleep=[node_id], keep_awake=0)
+    assert node_id not in {a["node_id"] for a in again["sleep"]}
+    with pytest.raises(FarmAPIError) as awake:  # an online node is not asleep
+        farm.admin.power_plan(asleep=[idle[-1]] if idle[-1] != node_id else [idle[0]])
+    assert awake.value.status == 422 and awake.value.field == "asleep"
+    with pytest.raises(FarmAPIError) as refused:
+        farm.north.power_plan()
+    assert refused.value.status == 403
+
+
 def test_the_tariff_is_set_by_an_admin_and_refused_whole_when_bad(farm: ServedFarm) -> None:
     before = farm.north.energy()["tariff"]
     with pytest.raises(FarmAPIError) as refused:

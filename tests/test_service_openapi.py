@@ -34,6 +34,7 @@ def test_the_document_is_served_and_lists_every_resource() -> None:
         "/api/v1/energy/mode",
         "/api/v1/audit",
         "/api/v1/power-down",
+        "/api/v1/power-plan",
         "/metrics",
         "/health",
     ):

@@ -86,6 +86,8 @@ def test_a_bad_job_is_refused_naming_the_field(
         ("/audit?since=2026-03-02T10:00&until=2026-03-02T09:00", "until"),
         ("/audit?limit=5000", "limit"),
         ("/power-down?keep_awake=-1", "keep_awake"),
+        ("/power-plan?lookahead_minutes=-1", "lookahead_minutes"),
+        ("/power-plan?asleep=nope", "asleep"),
         ("/jobs/x?task_limit=5000", "task_limit"),
     ],
 )

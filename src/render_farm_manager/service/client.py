@@ -249,6 +249,15 @@ class FarmClient:
     def power_down_candidates(self, keep_awake: int = 1) -> list[dict[str, Any]]:
         return list(self._api("GET", "/power-down", params={"keep_awake": keep_awake}))
 
+    def power_plan(
+        self, asleep: list[str] | None = None, keep_awake: int = 1
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Which idle nodes to sleep and which sleeping ones (``asleep``) to wake, and when."""
+        params: dict[str, Any] = {"keep_awake": keep_awake}
+        if asleep:
+            params["asleep"] = asleep
+        return dict(self._api("GET", "/power-plan", params=params))
+
     def audit(
         self,
         *,

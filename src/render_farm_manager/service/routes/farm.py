@@ -1,5 +1,5 @@
-"""The farm as a whole: status (admin), energy mode and tariff, power-down advice (admin),
-Prometheus metrics (admin) and health (no token)."""
+"""The farm as a whole: status (admin), energy mode and tariff, power-down advice and the power
+plan (admin), Prometheus metrics (admin) and health (no token)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,37 @@ def power_down(
     keep_awake: Annotated[int, Query(ge=0, le=100_000)] = 1,
 ) -> list[dict[str, Any]]:
     return manager.get_power_down_candidates(keep_awake=keep_awake)
+
+
+@router.get(
+    "/power-plan",
+    summary="Which idle nodes to put to sleep and which sleeping nodes to wake (admin)",
+)
+def power_plan(
+    who: Admin,
+    manager: Farm,
+    asleep: Annotated[list[str] | None, Query(max_length=100_000)] = None,
+    keep_awake: Annotated[int, Query(ge=0, le=100_000)] = 1,
+    wake_minutes: Annotated[float | None, Query(ge=0, le=1440)] = None,
+    lookahead_minutes: Annotated[float, Query(ge=0, le=1440)] = 15.0,
+) -> dict[str, Any]:
+    """The manager's power plan (``RenderFarmManager.plan_power``) for the nodes the caller
+    has put to sleep (``asleep``, repeated; each must be offline). It changes nothing: carry it
+    out with ``POST /nodes/{id}/offline`` and ``/online``."""
+    plan = manager.plan_power(
+        asleep or [],
+        keep_awake=keep_awake,
+        wake_minutes=wake_minutes,
+        lookahead_minutes=lookahead_minutes,
+    )
+    return {
+        "sleep": [
+            {"node_id": a.node_id, "wake_by": a.wake_by, "reason": a.reason} for a in plan.sleep
+        ],
+        "wake": [
+            {"node_id": w.node_id, "wake_at": w.wake_at, "reason": w.reason} for w in plan.wake
+        ],
+    }
 
 
 @public.get("/metrics", summary="Prometheus metrics (admin token)", response_class=Response)
