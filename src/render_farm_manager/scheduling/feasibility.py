@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 from render_farm_manager.core.models import NodeStatus, RenderNode
 from render_farm_manager.core.work import UnitOfWork
-from render_farm_manager.node_specialization.fit import hardware_misfit, host_misfit
+from render_farm_manager.node_specialization.fit import HardwareNeeds, hardware_misfit, host_misfit
 from render_farm_manager.scheduling.node_pools import pool_key
 
 Shape = tuple[object, ...]
@@ -20,9 +20,14 @@ Shape = tuple[object, ...]
 
 def job_shape(job: UnitOfWork) -> Shape:
     """Jobs with equal shapes fit the same nodes at the same speeds."""
+    return (job.job_type, *hardware_shape(job))
+
+
+def hardware_shape(job: HardwareNeeds) -> Shape:
+    """Everything :func:`hardware_misfit` looks at in a piece of work: work with equal
+    hardware shapes fits the same nodes."""
     attributes = getattr(job, "required_attributes", None)
     return (
-        job.job_type,
         job.requires_gpu,
         job.memory_requirements_gb,
         job.cpu_requirements,

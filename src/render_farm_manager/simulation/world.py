@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from render_farm_manager.node_specialization.fit import HardwareNeeds, hardware_misfit
+from render_farm_manager.scheduling.feasibility import hardware_shape
 
 if TYPE_CHECKING:
     from render_farm_manager.simulation.workload import NodeClassSpec
@@ -109,7 +110,7 @@ class World:
     def best_speed(self, job: HardwareNeeds, job_type: str) -> float | None:
         """True speed on ``job_type`` of the fastest node of the whole farm whose declared
         hardware fits the work (None when none does)."""
-        key = (job_type, *_hardware_shape(job))
+        key = (job_type, *hardware_shape(job))
         if key not in self._fastest:
             if not self._offers:
                 self._offers = self._offers_by_kind()
@@ -194,18 +195,4 @@ def _draw_traits(seed: int, spec: NodeClassSpec, index: int, slower: list[str]) 
         run_noise_sigma=spec.run_noise_sigma * 2.0**noisiness,
         specialized_for=tags,
         memory_gb=memory,
-    )
-
-
-def _hardware_shape(job: HardwareNeeds) -> tuple[object, ...]:
-    """Everything :func:`hardware_misfit` looks at in a piece of work."""
-    attributes: dict[str, list[str]] = getattr(job, "required_attributes", None) or {}
-    return (
-        job.requires_gpu,
-        job.memory_requirements_gb,
-        job.cpu_requirements,
-        getattr(job, "gpu_count", 0),
-        getattr(job, "gpu_memory_gb", 0.0),
-        getattr(job, "os", None),
-        tuple(sorted((name, tuple(values)) for name, values in attributes.items())),
     )
