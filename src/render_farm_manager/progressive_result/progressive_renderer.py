@@ -11,6 +11,7 @@ validates its arguments first and raises :class:`InvalidInputError` before chang
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -100,19 +101,39 @@ def check_config(config: object, field: str = "config") -> ProgressiveOutputConf
             field=field,
         )
     problem = _config_problem(config)
-    if problem is None:
-        try:  # every other constraint of the model (upper bounds, list length, ...)
-            ProgressiveOutputConfig.model_validate(config.model_dump())
-        except ValidationError as error:
-            problem = "; ".join(
-                f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
-                for detail in error.errors()
-            )
+    if problem is None:  # every other constraint of the model (upper bounds, list length, ...)
+        problem = _model_problem(*_plan_key(config), config.enabled)
     if problem is not None:
         raise InvalidInputError(
             f"{field} is not a valid ProgressiveOutputConfig: {problem}", field=field
         )
     return config
+
+
+def _plan_key(config: ProgressiveOutputConfig) -> tuple[float, tuple[int, ...], float]:
+    """The fields of a config a preview plan depends on, as a hashable key."""
+    return (config.interval_minutes, tuple(config.quality_levels), config.max_overhead_percentage)
+
+
+@functools.lru_cache(maxsize=64)
+def _model_problem(
+    interval_minutes: float, quality_levels: tuple[int, ...], max_overhead: float, enabled: bool
+) -> str | None:
+    """What the model's own validation finds wrong with these field values (None if nothing).
+    Its verdict depends on the values alone, so each set of values is validated once."""
+    try:
+        ProgressiveOutputConfig(
+            enabled=enabled,
+            interval_minutes=interval_minutes,
+            quality_levels=list(quality_levels),
+            max_overhead_percentage=max_overhead,
+        )
+    except ValidationError as error:
+        return "; ".join(
+            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+            for detail in error.errors()
+        )
+    return None
 
 
 def _check_job(job: object, field: str = "job") -> RenderJob:
@@ -373,15 +394,19 @@ class ProgressiveRenderer(ProgressiveRendererInterface):
 
     # -- deciding ------------------------------------------------------------------------------
 
-    def _schedule_for(self, job: RenderJob, config: ProgressiveOutputConfig) -> list[datetime]:
-        """The job's schedule, cached until its start, expected duration or the config change."""
+    def _schedule_for(
+        self,
+        job: RenderJob,
+        config: ProgressiveOutputConfig,
+        plan_key: tuple[float, tuple[int, ...], float] | None = None,
+    ) -> list[datetime]:
+        """The job's schedule, cached until its start, expected duration or the config change
+        (``plan_key`` is the config's :func:`_plan_key`, when the caller has it already)."""
         anchor = self._anchor(job)
         key: tuple[object, ...] = (
             anchor,
             self._duration(job),
-            config.interval_minutes,
-            tuple(config.quality_levels),
-            config.max_overhead_percentage,
+            _plan_key(config) if plan_key is None else plan_key,
         )
         cached = self._schedules.get(job.id)
         if cached is None or cached[0] != key:
@@ -391,11 +416,15 @@ class ProgressiveRenderer(ProgressiveRendererInterface):
         return cached[1]
 
     def _due(
-        self, job: RenderJob, now: datetime, config: ProgressiveOutputConfig
+        self,
+        job: RenderJob,
+        now: datetime,
+        config: ProgressiveOutputConfig,
+        plan_key: tuple[float, tuple[int, ...], float] | None = None,
     ) -> datetime | None:
         if not job.supports_progressive_output or not config.enabled:
             return None
-        schedule = self._schedule_for(job, config)
+        schedule = self._schedule_for(job, config, plan_key)
         passed = bisect_right(schedule, now)
         if passed == 0:
             return None
@@ -426,16 +455,22 @@ class ProgressiveRenderer(ProgressiveRendererInterface):
             raise InvalidInputError(
                 f"jobs must be an iterable of RenderJob, got {type(jobs).__name__}", field="jobs"
             )
-        candidates = [_check_job(job, "jobs") for job in jobs]
+        candidates = list(jobs)
+        for job in candidates:
+            if not isinstance(job, RenderJob):
+                _check_job(job, "jobs")  # raises, naming what was given
         due: list[tuple[RenderJob, int]] = []
         if not config.enabled:
             return due
+        plan_key = _plan_key(config)
+        running = RenderJobStatus.RUNNING
         seen: set[str] = set()
         for job in candidates:
-            if job.id in seen:
+            job_id = job.id
+            if job_id in seen:
                 continue
-            seen.add(job.id)
-            if job.status != RenderJobStatus.RUNNING or self._due(job, moment, config) is None:
+            seen.add(job_id)
+            if job.status != running or self._due(job, moment, config, plan_key) is None:
                 continue
             due.append((job, quality_for_progress(config.quality_levels, job.progress / 100.0)))
         return due

@@ -142,6 +142,9 @@ class Simulation:
         self._arrived = 0
         self._interrupting = False
         """Did something happen that may have taken running work off its node?"""
+        self._stale = True
+        """May the farm (nodes, queue, cycle plan) have changed since the last :meth:`_sync`?
+        Only progress reports and previews of work that keeps running leave it as it was."""
         self.node_class: dict[str, NodeClassSpec] = {}
         self.attempts: dict[str, Attempt] = {}
         self.sleeping: set[str] = set()
@@ -173,6 +176,8 @@ class Simulation:
         self._cpu = 0.0
         self._cycles = 0
         self._overhead_pct: list[float] = []
+        self.events_handled = 0
+        """Events taken off the queue so far (periodic cycles included)."""
         self._schedule_world()
 
     # -- setting up ----------------------------------------------------------------------------
@@ -252,6 +257,7 @@ class Simulation:
             periodic = False
             while self._events and self._events[0][0] == at:
                 _, _, kind, data = heapq.heappop(self._events)
+                self.events_handled += 1
                 if kind == "cycle":
                     periodic = True
                 else:
@@ -264,7 +270,8 @@ class Simulation:
                 self._manage_power()
             if self._interrupting:
                 self._salvage_frames()
-            self._sync()
+            if self._stale:
+                self._sync()
             if periodic:
                 self._sample_clients()
             if on_progress is not None and at - last_report >= 1.0:
@@ -289,6 +296,7 @@ class Simulation:
 
     def _cycle(self) -> None:
         self._interrupting = True  # a cycle may preempt
+        self._stale = True
         started = time.process_time()
         self.manager.run_scheduling_cycle()
         self._cpu += time.process_time() - started
@@ -300,6 +308,8 @@ class Simulation:
     def _handle(self, kind: str, data: tuple[object, ...]) -> bool:
         """Apply one event; True when it may let waiting work start."""
         manager = self.manager
+        if kind not in ("report", "preview"):
+            self._stale = True
         if kind == "arrive":
             spec = self.specs[str(data[0])]
             job = self._render_job(spec)
@@ -390,6 +400,9 @@ class Simulation:
             if attempt.frames:
                 self._report_frames(job_id, attempt, attempt.frames_at(progress))
             self.manager.update_job_progress(job_id, progress)
+            job = self.manager.jobs[job_id]
+            if job.status != S.RUNNING or job.assigned_node_id != attempt.node_id:
+                self._stale = True  # a report never ends work, but were it to, follow it
 
     # -- frames of tasks -----------------------------------------------------------------------
 
@@ -461,6 +474,7 @@ class Simulation:
 
     def _sync(self) -> None:
         """Start and end attempts to match what the manager decided; recompute node states."""
+        self._stale = False
         manager = self.manager
         running: dict[str, str] = {}
         watts = 0.0
@@ -593,6 +607,7 @@ class Simulation:
         """Carry out the manager's power plan: wake the nodes it names (each is ready its
         class's wake-up time later) and put to sleep the idle nodes it names."""
         manager = self.manager
+        self._stale = True
         plan = manager.plan_power(
             self.sleeping - self.waking,
             keep_awake=self.keep_awake,

@@ -42,12 +42,6 @@ class IdleClassifier:
             key = self._caps[node.id] = node.capabilities.model_dump_json()
         return key
 
-    def _shape(self, job: UnitOfWork) -> Shape:
-        shape = self._shapes.get(job.id)
-        if shape is None:
-            shape = self._shapes[job.id] = job_shape(job)
-        return shape
-
     def classify(
         self,
         idle: Iterable[RenderNode],
@@ -63,7 +57,8 @@ class IdleClassifier:
 
         One pass over the waiting work: each job improves the state of the idle nodes it fits
         (grouped by hardware, so the cost is the work times the kinds of idle hardware), and
-        the pass stops once every idle node is owed work."""
+        the pass stops once every idle node is owed work. A job that excludes no node does
+        exactly what an earlier one of the same shape and rank did, so it is passed over."""
         blocked = {
             client
             for client, ceiling in ceilings_pct.items()
@@ -77,25 +72,34 @@ class IdleClassifier:
         laggard = dict.fromkeys(groups, worst)
         """Per kind of hardware, the worst state any of its nodes is still in."""
         open_kinds = len(groups)
+        shapes = self._shapes
+        fits = self._fits
+        done: set[tuple[Shape, int]] = set()
+        """(shape, rank) of the jobs already applied that exclude no node."""
         for job in waiting:
-            if job.id in deferred:
+            job_id = job.id
+            if job_id in deferred:
                 rank = 1
-            elif job.id in holding:
+            elif job_id in holding:
                 rank = 2
             elif job.client_id in blocked:
                 rank = 3
             else:
                 rank = 0
-            shape = self._shape(job)
+            shape = shapes.get(job_id)
+            if shape is None:
+                shape = shapes[job_id] = job_shape(job)
             excluded = job.excluded_node_ids
+            if not excluded:
+                if (shape, rank) in done:
+                    continue
+                done.add((shape, rank))
             for caps, members in groups.items():
                 if laggard[caps] <= rank:
                     continue
-                fit = self._fits.get((shape, caps))
+                fit = fits.get((shape, caps))
                 if fit is None:
-                    fit = self._fits[shape, caps] = (
-                        hardware_misfit(job, members[0].capabilities) is None
-                    )
+                    fit = fits[shape, caps] = hardware_misfit(job, members[0].capabilities) is None
                 if not fit:
                     continue
                 for node in members:
