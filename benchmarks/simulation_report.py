@@ -201,7 +201,9 @@ def main() -> None:
         "power does lend its client's guarantee meanwhile.",
         "* **Energy.** Nearly all the kWh saved comes from sleeping idle nodes (the manager's "
         "power plan, which `deadline10` gets too, as Deadline's idle shutdown: it draws about "
-        "as little). Deferring energy-intensive work to cheap hours lowers cost but moves "
+        "as little or less). Deferring energy-intensive work to cheap hours (the default "
+        "`balanced` mode defers only low-priority work; `night_savings` deferred more and met "
+        "fewer deadlines) lowers cost a little but moves "
         "work into the night, so night-time kWh can exceed round-robin's when the farm is "
         "full anyway (`crunch`).",
         "* **Previews from submission.** A shot's first look (its first frame) queues one level "
