@@ -114,3 +114,14 @@ def test_carrying_the_plan_out_records_why_each_node_slept():
     assert raised.value.field == "reason"
     assert manager.state_version == version
     assert manager.nodes["old"].status == "offline"
+
+
+def test_waiting_job_ids_are_the_waiting_jobs_in_no_particular_order():
+    manager, _ = _farm(nodes=[make_node("only")])
+    for name in ("a", "b", "c"):
+        manager.submit_job(make_job(name))
+    manager.run_scheduling_cycle()
+    waiting = manager.waiting_job_ids()
+    assert len(waiting) == 2
+    assert sorted(waiting) == sorted(job.id for job in manager.waiting_jobs())
+    assert manager.nodes["only"].current_job_id not in waiting
