@@ -9,7 +9,6 @@ from datetime import datetime, time
 
 import pytest
 
-from render_farm_manager.core.models import NodeCapabilities, RenderNode
 from render_farm_manager.node_specialization.hardware import hardware_class
 from render_farm_manager.simulation.scenarios import (
     ESTIMATE_BIAS,
@@ -71,25 +70,6 @@ def _one_class_farm(count: int, **fields) -> Workload:
 
 def _nodes_of(workload: Workload, class_name: str) -> list[str]:
     return [n for n in workload.node_ids() if n.rpartition("-")[0] == class_name]
-
-
-def _declared_node(workload: Workload, node_id: str) -> RenderNode:
-    """The node as the manager sees it: its class's hardware with its own declared traits."""
-    spec = workload.node_class(node_id.rpartition("-")[0])
-    traits = workload.node_traits(node_id)
-    return RenderNode(
-        id=node_id,
-        name=node_id,
-        capabilities=NodeCapabilities(
-            cpu_cores=spec.cpu_cores,
-            memory_gb=traits.memory_gb,
-            gpu_count=spec.gpu_count,
-            gpu_model=spec.gpu_model,
-            gpu_memory_gb=spec.gpu_memory_gb,
-            gpu_compute_capability=spec.gpu_compute_capability,
-            specialized_for=traits.specialized_for,
-        ),
-    )
 
 
 # -- determinism -----------------------------------------------------------------------------
@@ -214,7 +194,7 @@ def test_some_nodes_declare_the_wrong_specialisation_tags(farm):
 
 
 def test_the_managers_hardware_classes_are_not_the_simulators(farm):
-    upgraded = {hardware_class(_declared_node(farm, n)) for n in _nodes_of(farm, "cpu-gen1")}
+    upgraded = {hardware_class(farm.declared_node(n)) for n in _nodes_of(farm, "cpu-gen1")}
     assert upgraded == {"cpu:32c/128g", "cpu:32c/256g"}  # some have their memory upgraded...
     spec = farm.node_class("cpu-gen1")
     for node_id in _nodes_of(farm, "cpu-gen1"):
@@ -224,7 +204,7 @@ def test_the_managers_hardware_classes_are_not_the_simulators(farm):
     gpu = _nodes_of(farm, "gpu-gen2")
     capped = farm.node_class("gpu-gen2").capped_count()
     assert capped == round(len(gpu) / 3)
-    assert len({hardware_class(_declared_node(farm, n)) for n in gpu}) == 1
+    assert len({hardware_class(farm.declared_node(n)) for n in gpu}) == 1
     first = [farm.node_traits(n).speed_factor for n in gpu[:-capped]]
     batch = [farm.node_traits(n).speed_factor for n in gpu[-capped:]]
     assert statistics.median(batch) / statistics.median(first) == pytest.approx(0.8, abs=0.05)
@@ -235,9 +215,9 @@ def test_best_speed_is_the_fastest_fitting_node_by_its_declared_hardware(farm):
         speeds = [
             farm.node_speed(n, job.job_type)
             for n in farm.node_ids()
-            if _declared_node(farm, n).capabilities.memory_gb >= job.memory_requirements_gb
-            and _declared_node(farm, n).capabilities.cpu_cores >= job.cpu_requirements
-            and (_declared_node(farm, n).capabilities.gpu_count > 0 or not job.requires_gpu)
+            if farm.declared_node(n).capabilities.memory_gb >= job.memory_requirements_gb
+            and farm.declared_node(n).capabilities.cpu_cores >= job.cpu_requirements
+            and (farm.declared_node(n).capabilities.gpu_count > 0 or not job.requires_gpu)
         ]
         return max(speeds, default=None)
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MAX_WAKE_MINUTES = 24 * 60.0
 
 
-def _job_ids(value: object, name: str) -> set[str]:
+def _ids(value: object, name: str) -> set[str]:
     if (
         isinstance(value, str)
         or not isinstance(value, Iterable)
@@ -67,7 +67,7 @@ class PowerAPI:
         Waiting jobs in ``ignore`` (e.g. those holding out for faster nodes) keep no node
         awake."""
         keep = whole_number(keep_awake, "keep_awake", minimum=0)
-        skip = set() if ignore is None else _job_ids(ignore, "ignore")
+        skip = set() if ignore is None else _ids(ignore, "ignore")
         with self._path.lock:
             waiting = [self.jobs[j] for j in self._path.index.queue.ids() if j not in skip]
             advice = self.energy_optimizer.power_down_candidates(
@@ -98,7 +98,7 @@ class PowerAPI:
         ``lookahead_minutes`` (the caller's next look) are returned. Reads only: carrying the
         plan out is the caller's (``set_node_online``), so it goes through the change path.
         """
-        sleeping = _job_ids(asleep, "asleep")
+        sleeping = _ids(asleep, "asleep")
         keep = whole_number(keep_awake, "keep_awake", minimum=0)
         lookahead = _minutes(lookahead_minutes, "lookahead_minutes")
         with self._path.lock:

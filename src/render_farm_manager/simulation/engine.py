@@ -44,7 +44,6 @@ from datetime import datetime, timedelta
 
 from render_farm_manager.core.clock import ManualClock
 from render_farm_manager.core.models import (
-    NodeCapabilities,
     NodeStatus,
     RenderJob,
     RenderJobStatus,
@@ -446,26 +445,7 @@ class Simulation:
 
     def _render_node(self, node_id: str) -> RenderNode:
         """The node as it declares itself: its own memory and tags, which may be wrong."""
-        spec = self.node_class[node_id]
-        traits = self.workload.node_traits(node_id)
-        return RenderNode(
-            id=node_id,
-            name=node_id,
-            status="online",
-            capabilities=NodeCapabilities(
-                cpu_cores=spec.cpu_cores,
-                memory_gb=traits.memory_gb,
-                gpu_count=spec.gpu_count,
-                gpu_model=spec.gpu_model,
-                gpu_memory_gb=spec.gpu_memory_gb,
-                gpu_compute_capability=spec.gpu_compute_capability,
-                storage_gb=4000,
-                specialized_for=list(traits.specialized_for),
-            ),
-            power_efficiency_rating=spec.power_efficiency_rating,
-            idle_power_watts=spec.idle_watts,
-            busy_power_watts=spec.busy_watts,
-        )
+        return self.workload.declared_node(node_id)
 
     def _render_job(self, spec: JobSpec) -> RenderJob:
         return spec.render_job(self.workload.start)

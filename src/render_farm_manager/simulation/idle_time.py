@@ -22,7 +22,7 @@ from render_farm_manager.core.models import RenderNode
 from render_farm_manager.core.work import UnitOfWork
 from render_farm_manager.node_specialization.fit import hardware_misfit
 from render_farm_manager.resource_management.quota_book import ceiling_nodes_for
-from render_farm_manager.scheduling.feasibility import Shape, job_shape
+from render_farm_manager.scheduling.feasibility import Shape, hardware_shape
 
 IDLE_REASONS = ("runnable", "deferred", "faster", "quota", "no_work")
 _HELD = IDLE_REASONS[:4]
@@ -88,7 +88,7 @@ class IdleClassifier:
                 rank = 0
             shape = shapes.get(job_id)
             if shape is None:
-                shape = shapes[job_id] = job_shape(job)
+                shape = shapes[job_id] = hardware_shape(job)
             excluded = job.excluded_node_ids
             if not excluded:
                 if (shape, rank) in done:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from render_farm_manager.core.errors import RenderFarmError
-from render_farm_manager.core.models import JobPriority, JobStep, RenderJob
+from render_farm_manager.core.models import JobPriority, JobStep, RenderJob, RenderNode
 from render_farm_manager.node_specialization.fit import HardwareNeeds, hardware_misfit
 from render_farm_manager.simulation.world import NodeTraits as NodeTraits
 from render_farm_manager.simulation.world import World
@@ -338,6 +338,10 @@ class Workload(_Spec):
     def node_traits(self, node_id: str) -> NodeTraits:
         """The node's own speed factor and noise, and what it declares to the manager."""
         return self._fresh_world().node_traits(node_id)
+
+    def declared_node(self, node_id: str) -> RenderNode:
+        """The node as it declares itself to the manager (own memory and tags, maybe wrong)."""
+        return self._fresh_world().declared_node(node_id)
 
     def node_speed(self, node_id: str, job_type: str) -> float:
         """True speed of the node on ``job_type``: its class's times its own factor."""

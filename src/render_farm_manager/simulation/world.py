@@ -36,6 +36,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from render_farm_manager.core.models import NodeCapabilities, RenderNode
 from render_farm_manager.node_specialization.fit import HardwareNeeds, hardware_misfit
 from render_farm_manager.scheduling.feasibility import hardware_shape
 
@@ -92,6 +93,30 @@ class World:
             traits = _draw_traits(self.seed, spec, index, self._slower_types(spec))
             self._traits[node_id] = traits
         return traits
+
+    def declared_node(self, node_id: str) -> RenderNode:
+        """The node as it declares itself to the manager: its class's hardware with its own
+        memory and tags (which may be wrong), and its class's rating and power draw."""
+        spec, _ = self._node(node_id)
+        traits = self.node_traits(node_id)
+        return RenderNode(
+            id=node_id,
+            name=node_id,
+            status="online",
+            capabilities=NodeCapabilities(
+                cpu_cores=spec.cpu_cores,
+                memory_gb=traits.memory_gb,
+                gpu_count=spec.gpu_count,
+                gpu_model=spec.gpu_model,
+                gpu_memory_gb=spec.gpu_memory_gb,
+                gpu_compute_capability=spec.gpu_compute_capability,
+                storage_gb=4000,
+                specialized_for=list(traits.specialized_for),
+            ),
+            power_efficiency_rating=spec.power_efficiency_rating,
+            idle_power_watts=spec.idle_watts,
+            busy_power_watts=spec.busy_watts,
+        )
 
     def node_speed(self, node_id: str, job_type: str) -> float:
         """True speed of the node on ``job_type``: its class's times its own factor."""
