@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from render_helpers import (
+    SPIN,
+    frames_in,
+    invocations_per_frame,
+    single_process_render,
+    spin_job,
+    time_now,
+)
 from typer.testing import CliRunner
 
 from render_farm_manager.cli import app
@@ -26,7 +33,6 @@ from render_farm_manager.core.models import Client, RenderJob, RenderJobStatus
 from render_farm_manager.execution.local import LocalExecutor
 from render_farm_manager.execution.local_farm import local_nodes
 from render_farm_manager.execution.runner import FarmRunner
-from render_farm_manager.jobs.loader import load_job_file
 
 if shutil.which("povray") is None:
     if os.environ.get("CI"):
@@ -34,9 +40,7 @@ if shutil.which("povray") is None:
     pytest.skip("POV-Ray is not installed (apt-get install povray)", allow_module_level=True)
 
 S = RenderJobStatus
-SPIN = Path(__file__).parent.parent / "examples" / "jobs" / "openjd" / "povray_spin"
 BROKEN_SCENE = "camera { location <0, 1, -3> look_at 0 }\nsphere { 0, 1 pigment { color rgb 1 }\n"
-SIZE = ("Width=48", "Height=36")
 
 
 def farm(nodes: int) -> RenderFarmManager:
@@ -45,20 +49,6 @@ def farm(nodes: int) -> RenderFarmManager:
     for node in local_nodes(nodes):
         manager.add_node(node)
     return manager
-
-
-def time_now():
-    from datetime import datetime
-
-    return datetime(2026, 12, 3, 9, 0)
-
-
-def spin_job(out: Path, frames: int, per_task: int, job_id: str, *extra: str):
-    params = dict(p.split("=", 1) for p in (*SIZE, *extra))
-    params.update(OutputDirectory=str(out), Frames=str(frames), FramesPerTask=str(per_task))
-    return load_job_file(SPIN / "template.yaml", params).to_job(
-        now=time_now(), client_id="c", job_id=job_id
-    )
 
 
 def render(manager: RenderFarmManager, jobs, workdir: Path, timeout: float = 120) -> FarmRunner:
@@ -70,39 +60,6 @@ def render(manager: RenderFarmManager, jobs, workdir: Path, timeout: float = 120
     )
     assert done, "the renders did not finish in time"
     return runner
-
-
-def frames_in(out: Path) -> dict[int, np.ndarray]:
-    return {
-        int(re.search(r"(\d+)\.png$", f.name).group(1)): imread(f)  # type: ignore[union-attr]
-        for f in out.glob("spin_*.png")
-    }
-
-
-def single_process_render(
-    directory: Path, width: int, height: int, frames: int
-) -> dict[int, np.ndarray]:
-    """The turntable rendered by one POV-Ray process, without the farm: the reference."""
-    directory.mkdir()
-    subprocess.run(
-        ["povray", f"+I{SPIN / 'spin.pov'}", f"+O{directory}/spin_.png", f"+W{width}",
-         f"+H{height}", "+KFI1", f"+KFF{frames}", "-D", "+WT1"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    return frames_in(directory)
-
-
-def invocations_per_frame(workdir: Path) -> dict[int, int]:
-    """How many renderer runs covered each frame, from the commands in the render logs."""
-    counts: dict[int, int] = {}
-    for log in workdir.rglob("render.log"):
-        for line in log.read_text().splitlines():
-            if line.startswith("$ povray"):
-                start = int(re.search(r"\+SF(\d+)", line).group(1))  # type: ignore[union-attr]
-                end = int(re.search(r"\+EF(\d+)", line).group(1))  # type: ignore[union-attr]
-                for frame in range(start, end + 1):
-                    counts[frame] = counts.get(frame, 0) + 1
-    return counts
 
 
 @pytest.mark.e2e

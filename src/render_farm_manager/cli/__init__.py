@@ -12,6 +12,7 @@ from rich.table import Table
 from render_farm_manager.cli.render import render
 from render_farm_manager.cli.server import register as register_service_commands
 from render_farm_manager.cli.submit import submit
+from render_farm_manager.cli.worker import certs, worker
 from render_farm_manager.demo import build_demo_farm, run_demo
 from render_farm_manager.simulation.comparison import run_comparison
 from render_farm_manager.simulation.optimal import MAX_OPTIMAL_JOBS, reference_workload
@@ -182,6 +183,8 @@ def simulate(
 
 app.command()(submit)
 app.command()(render)
+app.command()(worker)
+app.command()(certs)
 register_service_commands(app)
 
 

@@ -64,6 +64,19 @@ def serve(
         help=f"POST job events (submitted, started, preview ready, at risk, completed, failed) "
         f"to this URL, signed with HMAC-SHA256 of ${WEBHOOK_SECRET_ENV} (repeatable).",
     ),
+    workers: str | None = typer.Option(
+        None,
+        "--workers",
+        help="Take render nodes (render-farm worker) at this address, e.g. tcp://0.0.0.0:8786 "
+        "or tls://... with --tls-*; they render what the manager decides. Without, the "
+        "service only decides.",
+    ),
+    heartbeat_timeout: float = typer.Option(
+        30.0, min=1, max=3600, help="Seconds of silence after which a render node is lost."
+    ),
+    tls_ca: Path | None = typer.Option(None, help="CA certificate (mutual TLS with workers)."),
+    tls_cert: Path | None = typer.Option(None, help="The manager's certificate (mutual TLS)."),
+    tls_key: Path | None = typer.Option(None, help="The manager's private key (mutual TLS)."),
 ) -> None:
     """Run the farm manager as an HTTP service (API under /api/v1, /metrics, /health)."""
     from render_farm_manager.service.app import create_app
@@ -93,9 +106,47 @@ def serve(
                 param_hint="--webhook",
             )
         opener = with_webhooks(opener, webhook, secret)
-    app = create_app(opener=opener, tokens=store, cycle_seconds=cycle_seconds)
+    executor = None
+    if workers is not None:
+        executor = worker_executor(workers, heartbeat_timeout, tls_ca, tls_cert, tls_key)
+        console.print(f"render nodes join at {workers} (render-farm worker --manager ...)")
+    app = create_app(opener=opener, tokens=store, cycle_seconds=cycle_seconds, executor=executor)
     console.print(f"serving on http://{host}:{port} (state: {url}, tokens: {token_file})")
     serve_forever(app, host, port)
+
+
+def worker_executor(
+    address: str,
+    heartbeat_timeout: float,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> Any:
+    """What makes the Dask executor once the farm is open (checked now: a bad option fails
+    before anything starts)."""
+    from render_farm_manager.execution.tls import TLSFiles, tls_security
+
+    if not address.startswith(("tcp://", "tls://")):
+        raise typer.BadParameter("give tcp://HOST:PORT or tls://HOST:PORT", param_hint="--workers")
+    try:
+        security = tls_security(TLSFiles.given(tls_ca, tls_cert, tls_key), role="scheduler")
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--tls-ca") from error
+    if address.startswith("tls://") and security is None:
+        raise typer.BadParameter("tls:// needs --tls-ca, --tls-cert and --tls-key")
+    if address.startswith("tcp://") and security is not None:
+        raise typer.BadParameter(
+            "with --tls-* files, take workers at tls://", param_hint="--workers"
+        )
+
+    def make() -> Any:
+        from render_farm_manager.execution.dask_farm import DaskExecutor
+        from render_farm_manager.execution.dask_node import quiet_dask_logs
+
+        quiet_dask_logs()
+        return DaskExecutor(address, security=security, heartbeat_timeout_seconds=heartbeat_timeout)
+
+    return make
 
 
 def with_webhooks(opener: Any, urls: list[str], secret: str) -> Any:

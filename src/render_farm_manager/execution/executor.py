@@ -32,5 +32,11 @@ class Executor(ABC):
     def events(self) -> list[TaskEvent]:
         """Events since the last call, in the order they happened."""
 
+    def connected_nodes(self) -> set[str] | None:
+        """The nodes whose machines are connected now, for an executor whose nodes join and
+        leave (their arrivals and departures come as ``node_joined`` and ``node_lost``
+        events); None when its nodes are always there (this machine's slots, a simulation)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional
         """Stop everything (renders are killed)."""

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from render_farm_manager.core.models import RenderFailure, RenderJob, RenderTask
+from render_farm_manager.core.models import RenderFailure, RenderJob
 from render_farm_manager.execution.events import EventKind, TaskEvent
 from render_farm_manager.execution.executor import Executor
-from render_farm_manager.jobs.commands import work_left
+from render_farm_manager.execution.order import RenderOrder, render_order
 from render_farm_manager.renderers.base import RendererAdapter
 from render_farm_manager.renderers.registry import adapter_for, guess_renderer
 
@@ -93,25 +93,34 @@ class LocalExecutor(Executor):
 
     def start(self, task: RenderJob, node_id: str) -> int:
         with self._lock:
-            if task.id in self._runs:
-                raise RuntimeError(f"task {task.id!r} is already running here")
             attempt = next(self._attempts)
-            frames_total = len(task.task_frames) if isinstance(task, RenderTask) else 0
-            done = len(set(task.frames_done)) if isinstance(task, RenderTask) else 0
-            directory = _next_attempt_directory(self.workdir / _safe(task.id))
-            directory.mkdir(parents=True)  # taken now: a quick restart picks the next one
-            plan = work_left(task)
             resume = task.id in self._ran
-            self._ran.add(task.id)
-            run = _Run(
-                task.id, node_id, attempt, plan, frames_total, done, directory, task.output_path
-            )
-            run.resume = resume
-            if isinstance(task, RenderTask) and task.preview and task.preview_scale:
-                run.preview_scale = task.preview_scale
-            self._runs[task.id] = run
-        threading.Thread(target=self._work, args=(run,), daemon=True, name=task.id).start()
+        self.run_order(render_order(task, node_id, attempt, resume))
         return attempt
+
+    def run_order(self, order: RenderOrder) -> None:
+        """Start the render ``order`` describes (its events carry ``order.attempt``): what a
+        render node does with an order from a manager elsewhere."""
+        with self._lock:
+            if order.task_id in self._runs:
+                raise RuntimeError(f"task {order.task_id!r} is already running here")
+            directory = _next_attempt_directory(self.workdir / _safe(order.task_id))
+            directory.mkdir(parents=True)  # taken now: a quick restart picks the next one
+            self._ran.add(order.task_id)
+            run = _Run(
+                order.task_id,
+                order.node_id,
+                order.attempt,
+                [(list(argv), list(frames)) for argv, frames in order.plan],
+                order.frames_total,
+                order.frames_before,
+                directory,
+                order.output,
+            )
+            run.resume = order.resume
+            run.preview_scale = order.preview_scale
+            self._runs[order.task_id] = run
+        threading.Thread(target=self._work, args=(run,), daemon=True, name=order.task_id).start()
 
     def cancel(self, task_id: str) -> None:
         with self._lock:

@@ -14,11 +14,13 @@ from collections.abc import Callable
 
 from render_farm_manager.core.errors import RenderFarmError
 from render_farm_manager.core.manager import RenderFarmManager
-from render_farm_manager.core.models import RenderJobStatus
+from render_farm_manager.core.models import NodeStatus, RenderJobStatus
 from render_farm_manager.execution.events import EventKind, TaskEvent
 from render_farm_manager.execution.executor import Executor
+from render_farm_manager.execution.hardware import node_from_advert
 
 S = RenderJobStatus
+_AVAILABLE = (NodeStatus.ONLINE, NodeStatus.STARTING)
 
 
 class FarmRunner:
@@ -43,20 +45,23 @@ class FarmRunner:
         self._decided_at: dict[tuple[str, int], float] = {}
         self._attached = False
 
-    def step(self) -> int:
-        """Apply events, decide, carry the decisions out. Returns the events applied. The
+    def step(self, force: bool = False) -> int:
+        """Apply events, decide (``force``: a cycle whatever changed), carry the decisions
+        out. Returns the events applied. The
         first step takes over what the manager had running (after a restart, from its store):
         work the executor still runs stays attached, the rest is requeued, keeping its
         checkpoint and finished frames, so nothing runs twice."""
         if not self._attached:
             self.manager.requeue_lost_work(self.executor.running())
+            self._offline_unconnected()
             self._attached = True
         applied = self.apply(self.executor.events())
         decided = time.monotonic()
         last = self._last_cycle
         version = self.manager.state_version
         quiet = (
-            last is not None
+            not force
+            and last is not None
             and version == last[1]
             and decided - last[0] < (self.idle_cycle_seconds)
         )
@@ -69,6 +74,9 @@ class FarmRunner:
     def apply(self, events: list[TaskEvent]) -> int:
         applied = 0
         for event in events:
+            if not event.task_id:  # about a node, not a task
+                applied += self._node_event(event)
+                continue
             if event.seconds is not None:
                 self.render_seconds += event.seconds
             if event.kind == EventKind.STARTED:
@@ -114,6 +122,45 @@ class FarmRunner:
             manager.record_preview(event.task_id, event.frame, str(event.path or ""))
         elif event.kind == EventKind.NODE_LOST:
             manager.handle_node_failure(event.node_id, event.error or "node lost")
+
+    def _offline_unconnected(self) -> None:
+        """Nodes whose machines must connect (Dask workers) and are not connected yet go
+        offline until they do (after a restart the store still has them online)."""
+        connected = self.executor.connected_nodes()
+        if connected is None:
+            return
+        for node in list(self.manager.nodes.values()):
+            if node.id not in connected and node.status in _AVAILABLE:
+                self.manager.set_node_online(node.id, False, reason="its worker is not connected")
+
+    def _node_event(self, event: TaskEvent) -> int:
+        """A node's machine connected (``node_joined``: added, or back online with the hardware
+        it advertises now) or left with no task on it (``node_lost``: offline)."""
+        manager, node_id = self.manager, event.node_id
+        try:
+            if event.kind == EventKind.NODE_JOINED:
+                advert = node_from_advert({**(event.node or {}), "id": node_id})
+                node = manager.nodes.get(node_id)
+                if node is None:
+                    manager.add_node(advert)
+                    return 1
+                if node.capabilities != advert.capabilities:
+                    node.capabilities = advert.capabilities  # an edit: the one change path
+                if node.status in (NodeStatus.OFFLINE, NodeStatus.ERROR):
+                    manager.set_node_online(node_id, True, reason="its worker connected")
+                return 1
+            if event.kind == EventKind.NODE_LOST:
+                node = manager.nodes.get(node_id)
+                if node is not None and node.status in _AVAILABLE:
+                    manager.set_node_online(node_id, False, reason=event.error or "worker left")
+                return 1
+        except RenderFarmError as error:
+            manager.audit_logger.log_event(
+                "executor_event_refused",
+                f"{event.kind.value} of node {node_id} refused: {error}",
+                node_id=node_id,
+            )
+        return 0
 
     def reconcile(self, decided: float | None = None) -> None:
         """Make the executor run exactly the work the manager has on nodes (``decided``: when

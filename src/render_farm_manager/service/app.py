@@ -4,7 +4,7 @@ the scheduling loop around a manager opened in the background at start-up."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from render_farm_manager.core.manager import RenderFarmManager
+from render_farm_manager.execution.executor import Executor
+from render_farm_manager.execution.runner import FarmRunner
 from render_farm_manager.jobs.loader import MAX_JOB_FILE_BYTES
 from render_farm_manager.service.auth import TokenStore
 from render_farm_manager.service.deps import ServiceContext
@@ -39,10 +41,13 @@ def create_app(
     tokens: TokenStore | None = None,
     cycle_seconds: float = 5.0,
     run_loop: bool = True,
+    executor: Callable[[], Executor] | None = None,
 ) -> FastAPI:
     """The service. The manager comes from ``opener`` (default: the store at ``db_url``, in
     memory when None), opened in a background thread when the app starts; until it is open,
-    endpoints answer 503. ``run_loop=False`` leaves scheduling to the caller (tests)."""
+    endpoints answer 503. ``run_loop=False`` leaves scheduling to the caller (tests).
+    ``executor`` makes the executor whose nodes render what the manager decides (e.g. a
+    ``DaskExecutor`` that render nodes join); without, the service only decides."""
     if not cycle_seconds > 0:
         raise ValueError(f"cycle_seconds must be positive, got {cycle_seconds}")
     holder = FarmHolder()
@@ -57,7 +62,10 @@ def create_app(
 
     def ready(manager: RenderFarmManager) -> None:
         if service.run_loop:
-            loop = SchedulingLoop(manager, cycle_seconds, on_cycle=service.metrics.observe_cycle)
+            runner = FarmRunner(manager, executor(), cycle_seconds) if executor else None
+            loop = SchedulingLoop(
+                manager, cycle_seconds, on_cycle=service.metrics.observe_cycle, runner=runner
+            )
             loop.start()
             service.loop = loop
 

@@ -3,6 +3,10 @@ promptly after any change made elsewhere (a submission, a cancel, a node going o
 
 Requests never run a cycle: they change the farm, the manager tells its change listeners, and
 the listener here only wakes this thread. Changes the cycle itself commits do not wake it again.
+
+With a :class:`~render_farm_manager.execution.runner.FarmRunner` (render nodes attached), the
+thread also carries the decisions out: it polls the executor's events every
+``poll_seconds``, applies them, and starts and stops renders after each cycle.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 
 from render_farm_manager.core.manager import RenderFarmManager
 from render_farm_manager.core.models import AuditLogEntry
+from render_farm_manager.execution.runner import FarmRunner
 
 _log = logging.getLogger(__name__)
 
@@ -29,6 +34,8 @@ class SchedulingLoop:
         *,
         min_gap_seconds: float = 0.05,
         on_cycle: CycleObserver | None = None,
+        runner: FarmRunner | None = None,
+        poll_seconds: float = 0.1,
     ) -> None:
         if not every_seconds > 0:
             raise ValueError(f"every_seconds must be positive, got {every_seconds}")
@@ -36,6 +43,8 @@ class SchedulingLoop:
         self.every_seconds = every_seconds
         self.min_gap_seconds = min_gap_seconds
         self.on_cycle = on_cycle
+        self.runner = runner
+        self.poll_seconds = poll_seconds
         self.cycles = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -62,6 +71,8 @@ class SchedulingLoop:
         self.manager.remove_change_listener(self.changed)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.runner is not None:
+            self.runner.executor.close()
 
     def changed(self, entries: list[AuditLogEntry]) -> None:
         """Change listener (runs under the manager's lock: only sets a flag)."""
@@ -70,6 +81,11 @@ class SchedulingLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.runner is not None and not self._wake.is_set():
+                self._wake.wait(self.poll_seconds)
+                if not self._wake.is_set() and not self._stop.is_set():
+                    self._poll()
+                    continue
             self._wake.wait(self.every_seconds)
             if self._stop.is_set():
                 return
@@ -79,11 +95,23 @@ class SchedulingLoop:
             self._wake.clear()
             self.run_once()
 
+    def _poll(self) -> None:
+        """Between cycles: the executor's news, applied (a cycle runs when it changed
+        something, or every ``every_seconds``)."""
+        assert self.runner is not None
+        try:
+            self.runner.step()
+        except Exception:  # logged; the next poll retries
+            _log.exception("applying the executor's events failed")
+
     def run_once(self) -> None:
         started = time.perf_counter()
         ok = True
         try:
-            self.manager.run_scheduling_cycle()
+            if self.runner is not None:
+                self.runner.step(force=True)
+            else:
+                self.manager.run_scheduling_cycle()
             self.cycles += 1
         except Exception as error:  # a failed cycle changed nothing; the next one retries
             ok = False
