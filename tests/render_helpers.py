@@ -3,15 +3,27 @@ job, the reference render made without the farm, frames on disk, renderer runs p
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 from matplotlib.image import imread
 
 from render_farm_manager.jobs.loader import load_job_file
+
+
+def povray_required() -> None:
+    """Skip the calling test module when POV-Ray is missing; in CI (CI set) fail instead."""
+    if shutil.which("povray") is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("POV-Ray is required in CI (.ci/run installs it)")
+        pytest.skip("POV-Ray is not installed (apt-get install povray)", allow_module_level=True)
+
 
 SPIN = Path(__file__).parent.parent / "examples" / "jobs" / "openjd" / "povray_spin"
 SIZE = ("Width=48", "Height=36")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import sys
 import time
@@ -19,6 +18,7 @@ from render_helpers import (
     SPIN,
     frames_in,
     invocations_per_frame,
+    povray_required,
     single_process_render,
     spin_job,
     time_now,
@@ -34,10 +34,7 @@ from render_farm_manager.execution.local import LocalExecutor
 from render_farm_manager.execution.local_farm import local_nodes
 from render_farm_manager.execution.runner import FarmRunner
 
-if shutil.which("povray") is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("POV-Ray is required in CI (.ci/run installs it)")
-    pytest.skip("POV-Ray is not installed (apt-get install povray)", allow_module_level=True)
+povray_required()
 
 S = RenderJobStatus
 BROKEN_SCENE = "camera { location <0, 1, -3> look_at 0 }\nsphere { 0, 1 pigment { color rgb 1 }\n"

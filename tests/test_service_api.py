@@ -184,6 +184,23 @@ def test_a_dry_run_checks_a_job_file_and_submits_nothing(farm: ServedFarm) -> No
     assert "api-dry" not in farm.manager.jobs
 
 
+def test_an_uploaded_templates_relative_paths_point_where_it_came_from(
+    farm: ServedFarm, tmp_path: Path
+) -> None:
+    spin = JOBS / "openjd" / "povray_spin" / "template.yaml"
+    answer = farm.north.submit_job_file(spin, job_id="api-spin", dry_run=True)
+    scene = f"+I{(spin.parent / 'spin.pov').resolve()}"
+    assert scene in answer["job"]["steps"][0]["command"]  # where the file is here
+    elsewhere = farm.north.submit_job_file(
+        spin, job_id="api-spin", dry_run=True, directory=tmp_path
+    )
+    assert f"+I{tmp_path / 'spin.pov'}" in elsewhere["job"]["steps"][0]["command"]
+    with pytest.raises(FarmAPIError) as refused:
+        farm.north.submit_job_file(spin, job_id="api-spin", directory="relative/dir")
+    assert (refused.value.status, refused.value.field) == (422, "directory")
+    assert "api-spin" not in farm.manager.jobs
+
+
 def test_jobs_are_listed_with_filters_and_pages(farm: ServedFarm) -> None:
     for n in range(3):
         farm.south.submit_job(job_fields(f"api-list-{n}", priority="high"))

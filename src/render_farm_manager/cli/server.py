@@ -85,6 +85,14 @@ def serve(
     from render_farm_manager.service.server import serve_forever
 
     console = Console()
+    executor = None  # options checked before anything is written or started
+    if workers is not None:
+        executor = worker_executor(workers, heartbeat_timeout, tls_ca, tls_cert, tls_key)
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if webhook and not secret:
+        raise typer.BadParameter(
+            f"--webhook needs a signing secret in ${WEBHOOK_SECRET_ENV}", param_hint="--webhook"
+        )
     url = db if db is not None else DEFAULT_DB_URL
     token_file = tokens if tokens is not None else default_token_file(url)
     try:
@@ -99,19 +107,11 @@ def serve(
         )
     opener = store_opener(None if url == "memory" else url)
     if webhook:
-        secret = os.environ.get(WEBHOOK_SECRET_ENV)
-        if not secret:
-            raise typer.BadParameter(
-                f"--webhook needs a signing secret in ${WEBHOOK_SECRET_ENV}",
-                param_hint="--webhook",
-            )
         opener = with_webhooks(opener, webhook, secret)
-    executor = None
-    if workers is not None:
-        executor = worker_executor(workers, heartbeat_timeout, tls_ca, tls_cert, tls_key)
-        console.print(f"render nodes join at {workers} (render-farm worker --manager ...)")
     app = create_app(opener=opener, tokens=store, cycle_seconds=cycle_seconds, executor=executor)
     console.print(f"serving on http://{host}:{port} (state: {url}, tokens: {token_file})")
+    if workers is not None:
+        console.print(f"render nodes join at {workers} (render-farm worker --manager ...)")
     serve_forever(app, host, port)
 
 

@@ -71,7 +71,10 @@ def worker(
     try:
         node = node_from_advert(advert)
     except InvalidInputError as error:
-        raise typer.BadParameter(str(error), param_hint=f"--{error.field or 'node-id'}") from error
+        option = {"power_efficiency_rating": "--rating", "cpu_cores": "--cores"}.get(
+            error.field or "", "--node-id"
+        )
+        raise typer.BadParameter(str(error), param_hint=option) from error
     try:
         security = tls_security(TLSFiles.given(tls_ca, tls_cert, tls_key), role="worker")
     except ValueError as error:

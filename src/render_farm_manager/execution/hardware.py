@@ -112,8 +112,12 @@ def machine_advert(
 
 def node_from_advert(advert: Mapping[str, Any]) -> RenderNode:
     """The render node an advert describes; InvalidInputError naming the field if it is bad."""
+    if not isinstance(advert, Mapping) or not isinstance(advert.get("capabilities"), Mapping):
+        raise InvalidInputError(
+            "bad node advert: it needs its capabilities (a mapping)", field="capabilities"
+        )
     try:
-        capabilities = NodeCapabilities.model_validate(advert.get("capabilities", {}))
+        capabilities = NodeCapabilities.model_validate(advert["capabilities"])
         return RenderNode(
             id=advert.get("id", ""),
             name=advert.get("name") or advert.get("id", ""),

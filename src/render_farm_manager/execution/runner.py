@@ -121,6 +121,7 @@ class FarmRunner:
         elif event.kind == EventKind.PREVIEW and event.frame is not None:
             manager.record_preview(event.task_id, event.frame, str(event.path or ""))
         elif event.kind == EventKind.NODE_LOST:
+            self.attempts.pop(event.task_id, None)  # gone with its node: may start again
             manager.handle_node_failure(event.node_id, event.error or "node lost")
 
     def _offline_unconnected(self) -> None:

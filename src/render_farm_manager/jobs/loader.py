@@ -52,9 +52,11 @@ def load_job_file(
     path: str | Path,
     parameters: Mapping[str, str] | None = None,
     plugin_info: str | Path | None = None,
+    directory: Path | None = None,
 ) -> JobDescription:
     """The job a file describes; raises :class:`JobFileError` naming the file, where in it and
-    what is wrong. ``parameters`` are OpenJD job parameter values (other formats take none)."""
+    what is wrong. ``parameters`` are OpenJD job parameter values (other formats take none);
+    ``directory``: where an OpenJD template's relative paths point (default: beside it)."""
     file = Path(path)
     if not file.exists():
         raise JobFileError(str(file), "no such file or directory")
@@ -70,7 +72,7 @@ def load_job_file(
     if kind == "openjd":
         from render_farm_manager.jobs.openjd import load_openjd
 
-        return load_openjd(file, parameters)
+        return load_openjd(file, parameters, directory)
     if kind == "opencue":
         from render_farm_manager.jobs.opencue import load_opencue
 

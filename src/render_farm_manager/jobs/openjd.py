@@ -144,12 +144,18 @@ class _Given:
     location: str | None
 
 
-def load_openjd(path: str | Path, parameters: Mapping[str, str] | None = None) -> JobDescription:
+def load_openjd(
+    path: str | Path,
+    parameters: Mapping[str, str] | None = None,
+    template_dir: Path | None = None,
+) -> JobDescription:
     """Read an OpenJD job template file or job bundle directory.
 
     ``parameters`` (job parameter name → value) win over the bundle's
-    ``parameter_values`` file, which wins over the template's defaults. Raises
-    :class:`JobFileError` for a file that cannot be read or used.
+    ``parameter_values`` file, which wins over the template's defaults. Relative PATH
+    parameters resolve against ``template_dir`` (default: the template's own directory; an
+    uploaded template names the directory it came from). Raises :class:`JobFileError` for a
+    file that cannot be read or used.
     """
     where = Path(path)
     given: dict[str, _Given] = {}
@@ -174,7 +180,7 @@ def load_openjd(path: str | Path, parameters: Mapping[str, str] | None = None) -
         source=str(where),
         file=str(template_path),
         as_json=template_path.suffix.lower() == ".json",
-        template_dir=template_path.parent.resolve(),
+        template_dir=template_dir or template_path.parent.resolve(),
         given=given,
     )
 

@@ -114,10 +114,14 @@ class FarmClient:
         job_id: str | None = None,
         hours: float | None = None,
         dry_run: bool = False,
+        directory: str | Path | None = None,
     ) -> dict[str, Any]:
+        """Upload a job file. Its relative paths point to ``directory`` (default: the file's
+        own directory here, which the farm sees on shared storage)."""
         file = Path(path)
         params = _query(
             filename=file.name,
+            directory=str(directory if directory is not None else file.parent.resolve()),
             client_id=client_id,
             deadline=deadline,
             priority=priority,

@@ -96,7 +96,17 @@ async def submit_job_file(
     job_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     hours: Annotated[float | None, Query(gt=0, le=MAX_HOURS)] = None,
     dry_run: bool = False,
+    directory: Annotated[
+        str | None,
+        Query(
+            max_length=4096,
+            description="The absolute directory the file came from (on storage the farm "
+            "shares): an OpenJD template's relative paths point there.",
+        ),
+    ] = None,
 ) -> SubmittedFile:
+    if directory is not None and ("\x00" in directory or not FilePath(directory).is_absolute()):
+        raise invalid("directory", f"{directory[:100]!r} is not an absolute path")
     suffix = FilePath(filename).suffix.lower()
     if suffix not in JOB_FILE_SUFFIXES:
         raise invalid(
@@ -112,6 +122,7 @@ async def submit_job_file(
         "priority": priority,
         "job_id": job_id,
         "hours": hours,
+        "directory": FilePath(directory) if directory is not None else None,
     }
     return await run_in_threadpool(
         _submit, manager, who, filename, content, parameters, options, dry_run
@@ -153,7 +164,7 @@ def _load(
         path = FilePath(directory) / name
         path.write_bytes(content)
         try:
-            description = load_job_file(path, parameters or None)
+            description = load_job_file(path, parameters or None, directory=options["directory"])
         except JobFileError as error:  # name the upload, not the temporary file
             raise JobFileError(name, error.problem, error.location) from None
     return description.to_job(
