@@ -1,7 +1,13 @@
-"""Rendering on this machine through the manager (prints figures; not a test).
+"""Rendering through the manager on this machine (prints figures; not a test).
 
     uv run python benchmarks/local_render.py                  # frames of 160x120
     uv run python benchmarks/local_render.py --size 320x240   # larger frames
+    uv run python benchmarks/local_render.py --executor dask  # nodes as Dask workers
+
+With ``--executor dask`` the nodes are ``render-farm worker`` processes on this machine that
+join the manager's in-process Dask scheduler over loopback TCP, as render nodes on other
+machines would (the manager's CPU then includes the scheduler's; a dispatch ends when the
+render's ``started`` event is back at the manager).
 
 * Trivial tasks: a 400-frame shot, one frame per task, each task running ``/bin/true``, over 4
   local nodes: throughput (tasks/s), dispatch latency (from the start of the cycle that placed
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,11 +46,47 @@ SPIN = Path(__file__).parent.parent / "examples" / "jobs" / "openjd" / "povray_s
 FINISHED = (RenderJobStatus.COMPLETED, RenderJobStatus.FAILED, RenderJobStatus.CANCELLED)
 
 
-def farm(nodes: int) -> RenderFarmManager:
+class Nodes:
+    """Where the renders run: local slots, or ``render-farm worker`` processes on loopback."""
+
+    def __init__(self, kind: str, count: int, workdir: Path) -> None:
+        self.kind, self.count, self.workdir = kind, count, workdir
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def runner(self, manager: RenderFarmManager) -> Counting:
+        if self.kind == "local":
+            for node in local_nodes(self.count):
+                manager.add_node(node)
+            return Counting(manager, LocalExecutor(self.workdir))
+        from render_farm_manager.execution.dask_farm import DaskExecutor
+        from render_farm_manager.execution.dask_node import quiet_dask_logs
+
+        quiet_dask_logs()
+        executor = DaskExecutor("tcp://127.0.0.1:0")
+        command = str(Path(sys.executable).parent / "render-farm")
+        for n in range(self.count):
+            argv = [command, "worker", "--manager", executor.address, "--node-id",
+                    f"local-{n + 1}", "--workdir", str(self.workdir / f"node-{n + 1}")]  # fmt: skip
+            self.workers.append(
+                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        runner = Counting(manager, executor)
+        deadline = time.monotonic() + 120
+        while len(manager.nodes) < self.count:  # all joined before the clock starts
+            assert time.monotonic() < deadline, "the workers did not join"
+            runner.step()
+            time.sleep(0.05)
+        return runner
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+            worker.wait()
+
+
+def farm() -> RenderFarmManager:
     manager = RenderFarmManager(clock=ManualClock(NOW))
     manager.add_client(Client(id="c", name="c"))
-    for node in local_nodes(nodes):
-        manager.add_node(node)
     return manager
 
 
@@ -58,8 +101,16 @@ class Counting(FarmRunner):
         return super().apply(events)
 
 
-def run(manager: RenderFarmManager, job: RenderJob, workdir: Path) -> tuple[Counting, float, float]:
-    runner = Counting(manager, LocalExecutor(workdir))
+def run(manager: RenderFarmManager, job: RenderJob, nodes: Nodes) -> tuple[Counting, float, float]:
+    try:
+        runner = nodes.runner(manager)
+        manager.submit_job(job)
+        return measure(runner, job)
+    finally:
+        nodes.close()
+
+
+def measure(runner: Counting, job: RenderJob) -> tuple[Counting, float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     runner.started = wall  # type: ignore[attr-defined]
     ok = runner.run(lambda: job.status in FINISHED, poll_seconds=0.02, timeout_seconds=600)
@@ -68,8 +119,8 @@ def run(manager: RenderFarmManager, job: RenderJob, workdir: Path) -> tuple[Coun
     return runner, cpu, wall
 
 
-def trivial(workdir: Path) -> None:
-    manager = farm(4)
+def trivial(workdir: Path, kind: str) -> None:
+    manager = farm()
     job = RenderJob(
         id="trivial",
         name="trivial",
@@ -81,11 +132,10 @@ def trivial(workdir: Path) -> None:
         preview_first=False,
         command=[shutil.which("true") or "/bin/true", "{start}"],
     )
-    manager.submit_job(job)
-    runner, cpu, wall = run(manager, job, workdir)
+    runner, cpu, wall = run(manager, job, Nodes(kind, 4, workdir))
     latency = sorted(runner.dispatch_seconds)
     p99 = latency[min(len(latency) - 1, int(0.99 * len(latency)))]
-    print("400 trivial tasks over 4 local nodes")
+    print(f"400 trivial tasks over 4 {kind} nodes")
     print(f"  throughput            {400 / wall:8.1f} tasks/s ({wall:.1f} s)")
     print(f"  dispatch latency      {statistics.median(latency) * 1000:8.1f} ms median, "
           f"{p99 * 1000:.1f} ms p99 ({len(latency)} starts)")  # fmt: skip
@@ -93,30 +143,28 @@ def trivial(workdir: Path) -> None:
           f"({runner.events} events)")  # fmt: skip
 
 
-def povray(workdir: Path, width: int, height: int) -> None:
+def povray(workdir: Path, width: int, height: int, kind: str) -> None:
     if shutil.which("povray") is None:
         print("POV-Ray is not installed: skipped the 48-frame render")
         return
-    manager = farm(3)
+    manager = farm()
     params = {
         "Frames": "48", "FramesPerTask": "4", "Width": str(width), "Height": str(height),
         "OutputDirectory": str(workdir / "frames"),
     }  # fmt: skip
     job = load_job_file(SPIN / "template.yaml", params).to_job(now=NOW, client_id="c")
-    manager.submit_job(job)
-    runner, cpu, wall = run(manager, job, workdir / "work")
-    print(f"48-frame POV-Ray turntable ({width}x{height}, 4 frames a task) over 3 local nodes")
+    runner, cpu, wall = run(manager, job, Nodes(kind, 3, workdir / "work"))
+    print(f"48-frame POV-Ray turntable ({width}x{height}, 4 frames a task) over 3 {kind} nodes")
     print(f"  wall time             {wall:8.1f} s")
     print(f"  render process time   {runner.render_seconds:8.1f} s (sum over tasks)")
     print(f"  manager CPU           {cpu:8.2f} s = {100 * cpu / runner.render_seconds:.2f}% of "
           f"render time (goal <= 1%)")  # fmt: skip
 
-    manager = farm(3)
+    manager = farm()
     params["OutputDirectory"] = str(workdir / "frames-previewed")
     job = load_job_file(SPIN / "template.yaml", params).to_job(now=NOW, client_id="c")
     job.preview_scale = 0.25
-    manager.submit_job(job)
-    previewed, _, wall_previewed = run(manager, job, workdir / "work-previewed")
+    previewed, _, wall_previewed = run(manager, job, Nodes(kind, 3, workdir / "work-previewed"))
     assert previewed.first_preview is not None
     first = previewed.first_preview - previewed.started  # type: ignore[attr-defined]
     extra = previewed.render_seconds - runner.render_seconds
@@ -131,11 +179,12 @@ def povray(workdir: Path, width: int, height: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="160x120", help="frame size of the POV-Ray run")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        trivial(Path(tmp) / "trivial")
-        povray(Path(tmp) / "povray", width, height)
+        trivial(Path(tmp) / "trivial", args.executor)
+        povray(Path(tmp) / "povray", width, height, args.executor)
     print(f"(Python {sys.version.split()[0]})")
 
 

@@ -124,20 +124,9 @@ def worker_executor(
 ) -> Any:
     """What makes the Dask executor once the farm is open (checked now: a bad option fails
     before anything starts)."""
-    from render_farm_manager.execution.tls import TLSFiles, tls_security
+    from render_farm_manager.cli.worker import tls_options
 
-    if not address.startswith(("tcp://", "tls://")):
-        raise typer.BadParameter("give tcp://HOST:PORT or tls://HOST:PORT", param_hint="--workers")
-    try:
-        security = tls_security(TLSFiles.given(tls_ca, tls_cert, tls_key), role="scheduler")
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--tls-ca") from error
-    if address.startswith("tls://") and security is None:
-        raise typer.BadParameter("tls:// needs --tls-ca, --tls-cert and --tls-key")
-    if address.startswith("tcp://") and security is not None:
-        raise typer.BadParameter(
-            "with --tls-* files, take workers at tls://", param_hint="--workers"
-        )
+    security = tls_options(address, tls_ca, tls_cert, tls_key, "scheduler", "--workers")
 
     def make() -> Any:
         from render_farm_manager.execution.dask_farm import DaskExecutor

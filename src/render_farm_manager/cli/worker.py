@@ -7,13 +7,17 @@ import asyncio
 import platform
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from render_farm_manager.core.errors import InvalidInputError
 from render_farm_manager.execution.hardware import machine_advert, node_from_advert
-from render_farm_manager.execution.tls import TLSFiles, tls_security
+from render_farm_manager.execution.tls import Role, TLSFiles, tls_security
+
+if TYPE_CHECKING:
+    from distributed.security import Security
 
 MANAGER_ENV = "RENDER_FARM_MANAGER"
 DEFAULT_MANAGER = "tcp://127.0.0.1:8786"
@@ -75,12 +79,7 @@ def worker(
             error.field or "", "--node-id"
         )
         raise typer.BadParameter(str(error), param_hint=option) from error
-    try:
-        security = tls_security(TLSFiles.given(tls_ca, tls_cert, tls_key), role="worker")
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--tls-ca") from error
-    if manager.startswith("tls://") and security is None:
-        raise typer.BadParameter("a tls:// manager needs --tls-ca, --tls-cert and --tls-key")
+    security = tls_options(manager, tls_ca, tls_cert, tls_key, "worker", "--manager")
     caps = node.capabilities
     gpus = f", {caps.gpu_count} x {caps.gpu_model}" if caps.gpu_count else ""
     console.print(
@@ -113,6 +112,29 @@ def worker(
 
     asyncio.run(main())
     console.print("render node stopped")
+
+
+def tls_options(
+    address: str,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    role: Role,
+    option: str,
+) -> Security | None:
+    """Dask's security settings from the ``--tls-*`` options, checked against the address
+    (``option`` names it in errors): tls:// needs all three files, tcp:// takes none."""
+    if not address.startswith(("tcp://", "tls://")):
+        raise typer.BadParameter("give tcp://HOST:PORT or tls://HOST:PORT", param_hint=option)
+    try:
+        security = tls_security(TLSFiles.given(tls_ca, tls_cert, tls_key), role=role)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--tls-ca") from error
+    if address.startswith("tls://") and security is None:
+        raise typer.BadParameter("tls:// needs --tls-ca, --tls-cert and --tls-key")
+    if address.startswith("tcp://") and security is not None:
+        raise typer.BadParameter("with --tls-* files, use tls://", param_hint=option)
+    return security
 
 
 def certs(
