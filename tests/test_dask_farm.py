@@ -170,6 +170,8 @@ def test_work_runs_on_the_chosen_node_and_a_cancel_kills_its_process_group(
     assert manager.nodes["n1"].current_job_id is None
     log = next((tmp_path / "n1").rglob("render.log"))
     assert log.read_text().startswith("$ bash -c")
+    assert executor.task_log("long") == log.read_text()  # read on the node, through Dask
+    assert executor.task_log("never-ran") is None
 
 
 class _Joining(Executor):

@@ -246,10 +246,16 @@ def test_serve_worker_and_submit_work_as_the_readme_types_them(
             [RENDER_FARM, "job", "spin", "--server", server, "--token", token],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
+        logged = subprocess.run(
+            [RENDER_FARM, "log", "spin", "--task", "spin/Render/1", "--server", server,
+             "--token", token],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
         nodes = admin.nodes()
     finally:
         service.send_signal(signal.SIGINT)
         service.wait(30)
     assert shown.returncode == 0 and "completed" in shown.stdout
+    assert logged.returncode == 0 and logged.stdout.startswith("$ povray"), logged.stderr
     assert sorted(frames_in(out)) == [1, 2, 3, 4, 5, 6]
     assert [node["id"] for node in nodes] == ["w1"]

@@ -255,6 +255,23 @@ def cancel(
     console.print(f"job {status['id']}: {status['status']}")
 
 
+def log(
+    job_id: str = typer.Argument(..., help="The job's id."),
+    task: str | None = typer.Option(None, "--task", help="One of the shot's tasks."),
+    tail_bytes: int = typer.Option(65536, min=1, max=10 * 1024 * 1024, help="Bytes shown."),
+    server: str = _SERVER,
+    token: str | None = _TOKEN,
+) -> None:
+    """The output of a job's (or a shot's task's) latest render, from the node it ran on."""
+    console = Console()
+    try:
+        with _client(server, token) as farm:
+            text = farm.task_log(job_id, task=task, tail_bytes=tail_bytes)
+    except FarmAPIError as error:
+        raise _fail(console, error) from error
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
 def nodes(server: str = _SERVER, token: str | None = _TOKEN) -> None:
     """List the farm's nodes."""
     console = Console()
@@ -389,5 +406,5 @@ def _check_file(file: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the service's commands to the ``render-farm`` command."""
-    for command in (serve, jobs, job, cancel, nodes, status):
+    for command in (serve, jobs, job, cancel, log, nodes, status):
         app.command()(command)

@@ -40,6 +40,7 @@ from render_farm_manager.execution.dask_node import (
     ADVERT_KEY,
     EVENT_TOPIC,
     cancel_on_node,
+    log_on_node,
     node_resource,
     render_on_node,
 )
@@ -118,6 +119,8 @@ class DaskExecutor(Executor):
         self._address_of: dict[str, str] = {}
         """Node id → the address of its worker."""
         self._out: list[TaskEvent] = []
+        self._ran_on: dict[str, str] = {}
+        """Task id → the node its latest render was sent to (where its log is)."""
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="dask-scheduler", daemon=True)
@@ -199,6 +202,7 @@ class DaskExecutor(Executor):
                 pure=False,
             )
             self._runs[task.id] = _Remote(node_id, attempt, future)
+            self._ran_on[task.id] = node_id
             return attempt
 
     def cancel(self, task_id: str) -> None:
@@ -216,6 +220,20 @@ class DaskExecutor(Executor):
     def running(self) -> dict[str, str]:
         with self._lock:
             return {task_id: run.node_id for task_id, run in self._runs.items()}
+
+    def task_log(self, task_id: str, tail_bytes: int = 65536) -> str | None:
+        """Read on the node the task last ran on (None when its worker is not connected)."""
+        with self._lock:
+            node_id = self._ran_on.get(task_id)
+            address = self._address_of.get(node_id) if node_id is not None else None
+        if address is None:
+            return None
+        try:
+            logs = self.client.run(log_on_node, task_id, tail_bytes, workers=[address])
+        except Exception:  # the worker went meanwhile
+            return None
+        found = logs.get(address)
+        return found if isinstance(found, str) else None
 
     def connected_nodes(self) -> set[str] | None:
         with self._lock:

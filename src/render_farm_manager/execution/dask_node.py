@@ -119,6 +119,14 @@ async def cancel_on_node(task_id: str, dask_worker: Worker) -> bool:
     return False
 
 
+def log_on_node(task_id: str, tail_bytes: int, dask_worker: Worker) -> str | None:
+    """Run on a worker by the manager (``Client.run``): the task's latest log there."""
+    plugin = dask_worker.plugins.get(PLUGIN_NAME)
+    if isinstance(plugin, RenderNodePlugin):
+        return plugin.executor.task_log(task_id, tail_bytes)
+    return None
+
+
 async def run_node(
     manager_address: str,
     advert: dict[str, Any],

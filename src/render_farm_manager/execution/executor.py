@@ -32,6 +32,11 @@ class Executor(ABC):
     def events(self) -> list[TaskEvent]:
         """Events since the last call, in the order they happened."""
 
+    def task_log(self, task_id: str, tail_bytes: int = 65536) -> str | None:
+        """The end of the output of the task's latest render (``render.log``: its commands and
+        everything they printed); None when there is none."""
+        return None
+
     def connected_nodes(self) -> set[str] | None:
         """The nodes whose machines are connected now, for an executor whose nodes join and
         leave (their arrivals and departures come as ``node_joined`` and ``node_lost``

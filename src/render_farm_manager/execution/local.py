@@ -145,6 +145,9 @@ class LocalExecutor(Executor):
             except queue.Empty:
                 return out
 
+    def task_log(self, task_id: str, tail_bytes: int = 65536) -> str | None:
+        return read_task_log(self.workdir, task_id, tail_bytes)
+
     def close(self) -> None:
         for task_id in list(self.running()):
             self.cancel(task_id)
@@ -324,6 +327,21 @@ def _next_attempt_directory(task_directory: Path) -> Path:
             if entry.name.startswith("attempt-") and number.isdigit():
                 last = max(last, int(number))
     return task_directory / f"attempt-{last + 1}"
+
+
+def read_task_log(workdir: Path, task_id: str, tail_bytes: int) -> str | None:
+    """The last ``tail_bytes`` of the latest attempt's ``render.log`` of ``task_id`` under
+    ``workdir``; None when it has none."""
+    task_directory = workdir / _safe(task_id)
+    latest = _next_attempt_directory(task_directory)
+    number = int(latest.name.removeprefix("attempt-")) - 1
+    log = task_directory / f"attempt-{number}" / "render.log"
+    if number < 1 or not log.is_file():
+        return None
+    with log.open("rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - max(0, tail_bytes)))
+        return file.read().decode("utf-8", errors="replace")
 
 
 def _die_with_parent() -> None:

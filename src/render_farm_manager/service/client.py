@@ -165,6 +165,11 @@ class FarmClient:
         params = _query(task_status=task_status, task_limit=task_limit, task_offset=task_offset)
         return dict(self._api("GET", f"/jobs/{_id(job_id)}", params=params))
 
+    def task_log(self, job_id: str, task: str | None = None, tail_bytes: int = 65536) -> str:
+        """The output of the latest render of the job (or of ``task``, one of the shot's)."""
+        params = _query(task=task, tail_bytes=tail_bytes)
+        return str(self._api("GET", f"/jobs/{_id(job_id)}/log", params=params) or "")
+
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         return dict(self._api("POST", f"/jobs/{_id(job_id)}/cancel"))
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import PlainTextResponse
 
 from render_farm_manager.core.manager import RenderFarmManager
 from render_farm_manager.core.models import (
@@ -17,8 +18,8 @@ from render_farm_manager.core.models import (
     RenderTask,
 )
 from render_farm_manager.service.auth import Principal
-from render_farm_manager.service.deps import Farm, Who, visible_job
-from render_farm_manager.service.errors import ApiError, invalid
+from render_farm_manager.service.deps import Farm, Who, context, visible_job
+from render_farm_manager.service.errors import ApiError, invalid, not_found
 from render_farm_manager.service.schemas import (
     MAX_PAGE,
     DeadlineChange,
@@ -149,6 +150,41 @@ def inspect_job(
     by_status = status.get("tasks_by_status", {})
     total = by_status.get(task_status.value, 0) if task_status else status.get("tasks_total", 0)
     return JobDetail(job=status, tasks=tasks, tasks_total=total)
+
+
+MAX_LOG_BYTES = 10 * 1024 * 1024
+
+
+@router.get(
+    "/jobs/{job_id}/log",
+    summary="The output of a task's latest render (its commands and what they printed)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def task_log(
+    job_id: JobId,
+    request: Request,
+    who: Who,
+    manager: Farm,
+    task: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="A task of the shot.")
+    ] = None,
+    tail_bytes: Annotated[int, Query(ge=1, le=MAX_LOG_BYTES)] = 65536,
+) -> PlainTextResponse:
+    job = visible_job(manager, who, job_id)
+    with manager.lock:
+        tasks = manager.tasks_of(job.id) if job.is_shot else []
+        if task is None and job.is_shot:
+            raise invalid("task", f"job {job.id!r} is a shot: name one of its tasks")
+        task_id = task if task is not None else job.id
+        if task_id != job.id and task_id not in {t.id for t in tasks}:
+            raise not_found("task", task_id)
+    service = context(request)
+    runner = service.loop.runner if service.loop is not None else None
+    text = runner.executor.task_log(task_id, tail_bytes) if runner is not None else None
+    if text is None:
+        raise ApiError(404, "not_found", f"no render log of {task_id!r} (not run here yet)")
+    return PlainTextResponse(text)
 
 
 def _act(manager: RenderFarmManager, who: Principal, job_id: str, verb: str) -> dict[str, Any]:
