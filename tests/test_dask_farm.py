@@ -181,7 +181,7 @@ class _Joining(Executor):
         self.advert = advert
         self.sent = False
 
-    def start(self, task: RenderJob, node_id: str) -> int:
+    def start(self, task: RenderJob, node_id: str, job: RenderJob | None = None) -> int:
         raise AssertionError("nothing is placed in this test")
 
     def cancel(self, task_id: str) -> None:
@@ -241,3 +241,26 @@ def test_nodes_whose_workers_are_not_connected_go_offline_and_their_work_back_to
     runner.step()
     assert job.status in (S.PENDING, S.QUEUED) and job.assigned_node_id is None
     assert manager.nodes["ghost"].status in (NodeStatus.ERROR, NodeStatus.OFFLINE)
+
+
+@pytest.mark.e2e
+def test_a_template_needing_a_session_runs_as_one_on_a_render_node(
+    executor: DaskExecutor, workers: Workers, tmp_path: Path
+) -> None:
+    from test_openjd_sessions import session_shot
+
+    manager = farm()
+    runner = FarmRunner(manager, executor)
+    workers.start(executor.address, "n1")
+    workers.start(executor.address, "n2")
+    step_until(runner, lambda: len(manager.nodes) == 2, what="the nodes to join")
+    job = session_shot(tmp_path / "out", Frames="12", FramesPerTask="4", Look="night")
+    manager.submit_job(job)
+    step_until(runner, lambda: job.status in (S.COMPLETED, S.FAILED), what="the shot")
+    assert job.status == S.COMPLETED, job.failure_reason
+    for frame in range(1, 13):
+        assert (tmp_path / "out" / f"frame_{frame}.txt").read_text() == f"night {frame}\n"
+    ran_on = {e.node_id for e in manager.audit_logger.entries if e.event_type == "job_scheduled"}
+    assert ran_on == {"n1", "n2"}
+    task = manager.tasks_of(job.id)[0]
+    assert "Entering Environment: Look" in (executor.task_log(task.id) or "")

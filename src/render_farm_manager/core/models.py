@@ -325,6 +325,11 @@ class RenderJob(FarmModel):
     """Node attributes the job needs: each name must have one of the listed values."""
     command: list[str] = Field(default_factory=list, max_length=10_000)
     """What a task runs (an argv list; ``{start}``, ``{end}``, ``{frames}`` are replaced)."""
+    openjd_session: dict[str, Any] | None = None
+    """For an Open Job Description job whose steps need more than a command line
+    (environments, embedded files, timeouts, cancel methods, expressions): the template
+    (``template``) and its resolved parameter values (``parameters``: name → ``{type,
+    value}``). Its tasks then run as openjd-sessions sessions; ``command`` is informative."""
     preview_scale: float | None = Field(default=None, gt=0, lt=1)
     """Render each preview-first frame at this fraction of the resolution before its full
     render (where the renderer's adapter can), so a director sees the shot early."""

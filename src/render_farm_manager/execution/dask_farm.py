@@ -174,7 +174,7 @@ class DaskExecutor(Executor):
 
     # -- the interface -------------------------------------------------------------------------
 
-    def start(self, task: RenderJob, node_id: str) -> int:
+    def start(self, task: RenderJob, node_id: str, job: RenderJob | None = None) -> int:
         with self._lock:
             if task.id in self._runs:
                 raise RuntimeError(f"task {task.id!r} is already running")
@@ -192,7 +192,7 @@ class DaskExecutor(Executor):
                     )
                 )
                 return attempt
-            order = render_order(task, node_id, attempt, resume)
+            order = render_order(task, node_id, attempt, resume, job)
             key = f"render-{re.sub(r'[^A-Za-z0-9._-]+', '_', task.id)}-{uuid.uuid4().hex[:8]}"
             future = self.client.submit(
                 render_on_node,

@@ -16,9 +16,11 @@ from render_farm_manager.execution.events import TaskEvent
 
 class Executor(ABC):
     @abstractmethod
-    def start(self, task: RenderJob, node_id: str) -> int:
+    def start(self, task: RenderJob, node_id: str, job: RenderJob | None = None) -> int:
         """Start rendering what ``task`` still has to render on ``node_id``; returns the
-        attempt number its events will carry."""
+        attempt number its events will carry. ``job``: the shot ``task`` is a task of (what
+        its tasks share, such as an Open Job Description session), None for a job of one
+        task."""
 
     @abstractmethod
     def cancel(self, task_id: str) -> None:

@@ -24,10 +24,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from render_farm_manager.core.models import RenderFailure, RenderJob
 from render_farm_manager.execution.events import EventKind, TaskEvent
 from render_farm_manager.execution.executor import Executor
+from render_farm_manager.execution.openjd_run import SessionError, SessionTask, run_session
 from render_farm_manager.execution.order import RenderOrder, render_order
 from render_farm_manager.renderers.base import RendererAdapter
 from render_farm_manager.renderers.registry import adapter_for, guess_renderer
@@ -68,6 +70,7 @@ class _Run:
     resume: bool = False
     preview_scale: float | None = None
     process: subprocess.Popen[str] | None = None
+    session: dict[str, Any] | None = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,11 +94,11 @@ class LocalExecutor(Executor):
 
     # -- the interface -------------------------------------------------------------------------
 
-    def start(self, task: RenderJob, node_id: str) -> int:
+    def start(self, task: RenderJob, node_id: str, job: RenderJob | None = None) -> int:
         with self._lock:
             attempt = next(self._attempts)
             resume = task.id in self._ran
-        self.run_order(render_order(task, node_id, attempt, resume))
+        self.run_order(render_order(task, node_id, attempt, resume, job))
         return attempt
 
     def run_order(self, order: RenderOrder) -> None:
@@ -119,6 +122,7 @@ class LocalExecutor(Executor):
             )
             run.resume = order.resume
             run.preview_scale = order.preview_scale
+            run.session = order.session
             self._runs[order.task_id] = run
         threading.Thread(target=self._work, args=(run,), daemon=True, name=order.task_id).start()
 
@@ -181,6 +185,9 @@ class LocalExecutor(Executor):
                         message = f"cannot create the output directory {run.output}: {error}"
                         self._fail(run, message, RenderFailure.NODE, log_path)
                         return
+                if run.session is not None:
+                    self._session_work(run, log, log_path)
+                    return
                 if run.preview_scale is not None:
                     self._preview_pass(run, log, log_path)
                 done = run.frames_before
@@ -260,6 +267,51 @@ class LocalExecutor(Executor):
             if frame not in reading.reported:
                 self._done(run, reading, frame)
         return True
+
+    def _session_work(self, run: _Run, log: IO[str], log_path: Path) -> None:
+        """The task as an Open Job Description session (see ``execution.openjd_run``)."""
+        assert run.session is not None
+        adapter = self.adapter_for(run.plan[0][0]) if run.plan else None
+        reading = _Reading({frame for _, frames in run.plan for frame in frames})
+        done_before = run.frames_before
+
+        def line(text: str) -> None:
+            self._read(run, reading, adapter, text, done_before + len(reading.reported))
+
+        def progress(frames: list[int], percent: float) -> None:
+            if run.frames_total:
+                done = done_before + len(reading.reported) + len(frames) * percent / 100.0
+                share = min(99.9, 100.0 * done / run.frames_total)
+                self._emit(run, EventKind.PROGRESS, progress=share)
+
+        def frames_done(frames: list[int]) -> None:
+            for frame in frames:
+                if frame not in reading.reported:
+                    self._done(run, reading, frame)
+
+        task = SessionTask(
+            task_id=run.task_id,
+            session=run.session,
+            plan=run.plan,
+            directory=run.directory,
+            log=log,
+            adapter=adapter,
+            cancelled=lambda: run.cancelled,
+            on_line=line,
+            on_progress=progress,
+            on_frames_done=frames_done,
+        )
+        run.started = True
+        self._emit(run, EventKind.STARTED, log=log_path)
+        began = time.monotonic()
+        try:
+            run_session(task)
+        except SessionError as error:
+            run.busy_seconds += time.monotonic() - began
+            self._fail(run, reading.last_error or str(error), error.failure, log_path)
+            return
+        run.busy_seconds += time.monotonic() - began
+        self._emit(run, EventKind.FINISHED, log=log_path, seconds=run.busy_seconds)
 
     def _done(self, run: _Run, reading: _Reading, frame: int) -> None:
         reading.reported.add(frame)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from render_farm_manager.core.errors import RenderFarmError
 from render_farm_manager.core.manager import RenderFarmManager
-from render_farm_manager.core.models import NodeStatus, RenderJobStatus
+from render_farm_manager.core.models import NodeStatus, RenderJobStatus, RenderTask
 from render_farm_manager.execution.events import EventKind, TaskEvent
 from render_farm_manager.execution.executor import Executor
 from render_farm_manager.execution.hardware import node_from_advert
@@ -182,7 +182,9 @@ class FarmRunner:
                 continue
             if self.attempts.get(task_id) is not None:
                 continue  # finished here; its last events are still to be applied
-            attempt = executor.start(manager.jobs[task_id], node_id)
+            task = manager.jobs[task_id]
+            shot = manager.jobs.get(task.job_id) if isinstance(task, RenderTask) else None
+            attempt = executor.start(task, node_id, shot)
             self.attempts[task_id] = attempt
             self.starts[task_id] = self.starts.get(task_id, 0) + 1
             if decided is not None:

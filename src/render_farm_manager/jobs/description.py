@@ -55,6 +55,8 @@ class JobDescription(BaseModel):
     preview_first: bool | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     """Parameter values the job was resolved with (for the record)."""
+    openjd_session: dict[str, Any] | None = None
+    """What its tasks need to run as Open Job Description sessions (see ``RenderJob``)."""
 
     def to_job(
         self,
@@ -89,6 +91,7 @@ class JobDescription(BaseModel):
             "required_attributes": {k: list(v) for k, v in self.required_attributes.items()},
             "excluded_node_ids": list(self.excluded_node_ids),
             "os": self.os,
+            "openjd_session": self.openjd_session,
         }
         if len(self.steps) == 1 and self.steps[0].name == "main":
             step = self.steps[0]

@@ -47,7 +47,14 @@ Command
     with the ``EXPR`` extension ``{{min(Task.Param.Frame)}}`` → ``{start}`` and
     ``{{max(Task.Param.Frame)}}`` → ``{end}``. Single-valued task parameters are replaced by
     their value. Other expressions (``{{Session.WorkingDirectory}}``, embedded files) are kept
-    as written; environments and embedded files are not carried over.
+    as written.
+
+Sessions
+    A template a command line cannot express (job or step environments, embedded files,
+    step-level bindings, an action timeout or cancel method, expressions left in the command)
+    keeps the template and its resolved parameter values in ``openjd_session``: its tasks run
+    as openjd-sessions sessions (``execution.openjd_run``), exactly as the template says. The
+    others run as the command line, where the renderer adapters resume and preview.
 
 Farm fields OpenJD lacks (the extension block)
     OpenJD refuses unknown top-level keys and parameter names with dots, so the farm's business
@@ -301,7 +308,37 @@ def _describe_text(
     template = _decode(document, file)
     values = _resolve_parameters(template, file, given, template_dir)
     job = _create(template, values, file)
-    return _describe(job, template, values, given, source=source, file=file)
+    description = _describe(job, template, values, given, source=source, file=file)
+    if _needs_session(job, description):
+        description.openjd_session = session_spec(document, values)
+    return description
+
+
+def session_spec(document: dict[str, Any], values: Mapping[str, ParameterValue]) -> dict[str, Any]:
+    """What a node needs to run the job's tasks as openjd-sessions sessions."""
+    return {
+        "template": document,
+        "parameters": {
+            name: {"type": value.type.value, "value": str(value.value)}
+            for name, value in values.items()
+        },
+    }
+
+
+def _needs_session(job: Job, description: JobDescription) -> bool:
+    """Whether a command line cannot say what the job's steps do: environments, embedded
+    files, step-level bindings, action timeouts or cancel methods, or expressions left in the
+    command once the parameters are in."""
+    if job.jobEnvironments:
+        return True
+    for step in job.steps:
+        script = step.script
+        action = script.actions.onRun
+        if step.stepEnvironments or script.embeddedFiles or getattr(script, "let", None):
+            return True
+        if action.timeout is not None or action.cancelation is not None:
+            return True
+    return any("{{" in argument for step in description.steps for argument in step.command)
 
 
 def _decode(document: dict[str, Any], file: str) -> JobTemplate:
@@ -549,7 +586,7 @@ def _step(
     where = f"steps[{index}]"
     definitions = step.parameterSpace.taskParameterDefinitions if step.parameterSpace else {}
     names = list(definitions)
-    frame_name = _frame_parameter(definitions)
+    frame_name = frame_parameter(definitions)
     fixed: dict[str, str] = {}
     frames: str | None = None
     chunk_size: int | None = None
@@ -595,7 +632,7 @@ def _step(
     return mapped, requirements
 
 
-def _frame_parameter(definitions: Mapping[str, Any]) -> str | None:
+def frame_parameter(definitions: Mapping[str, Any]) -> str | None:
     chunked = [n for n, d in definitions.items() if d.type == TaskParameterType.CHUNK_INT]
     if chunked:
         return chunked[0]
