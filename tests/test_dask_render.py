@@ -5,6 +5,7 @@ is missing (required in CI); marked e2e (CI runs them, locally ``--e2e``)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -259,3 +260,36 @@ def test_serve_worker_and_submit_work_as_the_readme_types_them(
     assert logged.returncode == 0 and logged.stdout.startswith("$ povray"), logged.stderr
     assert sorted(frames_in(out)) == [1, 2, 3, 4, 5, 6]
     assert [node["id"] for node in nodes] == ["w1"]
+
+
+def test_a_render_taken_off_its_node_resumes_on_another_from_the_renderers_state(
+    workers: Workers, tmp_path: Path
+) -> None:
+    executor = DaskExecutor("tcp://127.0.0.1:0")
+    manager = farm()
+    runner = FarmRunner(manager, executor)
+    out = tmp_path / "frames"
+    try:
+        join(runner, workers, executor.address, "w1", "w2")
+        job = spin_job(out, 2, 2, "spin", "Width=480", "Height=360")
+        job.supports_checkpoint = True
+        job.preview_first = False  # one task of two frames
+        manager.submit_job(job)
+        (task,) = manager.tasks_of("spin")
+        step_until(runner, lambda: task.status == S.RUNNING and task.progress >= 15, timeout=60)
+        first_node = task.assigned_node_id
+        assert first_node is not None
+        manager.set_node_online(first_node, False, reason="taken for maintenance")
+        finish(runner, ["spin"])
+    finally:
+        executor.close()
+    assert job.status == S.COMPLETED and runner.starts[task.id] == 2
+    second_node = "w2" if first_node == "w1" else "w1"
+    (first,) = [log.read_text() for log in (tmp_path / first_node).rglob("render.log")]
+    (second,) = [log.read_text() for log in (tmp_path / second_node).rglob("render.log")]
+    assert "+C" not in first.splitlines()[0] and "+C" in second.splitlines()[0]
+    progress = [int(n) for n in re.findall(r"Rendered (\d+) of", second.replace("\r", "\n"))]
+    assert "continue requested; skipping" in second or (progress and progress[0] > 1024)
+    reference = single_process_render(tmp_path / "single", 480, 360, frames=2)
+    for frame, pixels in reference.items():
+        assert np.array_equal(frames_in(out)[frame], pixels), f"frame {frame} differs"
