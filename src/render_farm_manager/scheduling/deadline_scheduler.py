@@ -56,6 +56,9 @@ class DeadlineScheduler(SchedulerInterface):
     scheduled at the critical level and may preempt lower-level preemptible work.
     ``max_discard_ratio`` is what a deadline rescue may cost: the hours of running work a
     preemption throws away (none for work that checkpoints) per hour of work it saves.
+    ``starvation_hours``: work that has waited this long since its submission is served, one
+    unit a cycle, right after the work at risk, whatever its priority (None: never), so a
+    sustained flood of higher-priority work with time to spare cannot hold it back for good.
     """
 
     node_specializer: NodeSpecializerInterface
@@ -72,6 +75,7 @@ class DeadlineScheduler(SchedulerInterface):
         node_specializer: NodeSpecializerInterface | None = None,
         place_by_earliest_finish: bool = True,
         max_discard_ratio: float = 1.0,
+        starvation_hours: float | None = 24.0,
     ) -> None:
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
@@ -86,9 +90,21 @@ class DeadlineScheduler(SchedulerInterface):
         self.clock = as_clock(clock)
         self.place_by_earliest_finish = place_by_earliest_finish
         self.max_discard_ratio = setting(max_discard_ratio, "max_discard_ratio")
+        self.starvation_hours = (
+            None
+            if starvation_hours is None
+            else setting(
+                starvation_hours, "starvation_hours", maximum=MAX_HOURS, above_minimum=True
+            )
+        )
         if node_specializer is None:
             node_specializer = NodeSpecializationManager(audit_logger, performance_monitor)
         self.node_specializer = node_specializer
+
+    def _starving(self, now_ts: float) -> tuple[float | None]:
+        """The starvation guard's cut-off: work waiting since before it is starving."""
+        hours = self.starvation_hours
+        return (None if hours is None else now_ts - hours * 3600.0,)
 
     @property
     def _judges_every_node(self) -> bool:
@@ -142,7 +158,9 @@ class DeadlineScheduler(SchedulerInterface):
                 )
 
         inputs = CycleInputs(
-            order=(jobs[job_id] for job_id in queue.in_order(now_ts, margin)),
+            order=(
+                jobs[job_id] for job_id in queue.in_order(now_ts, margin, *self._starving(now_ts))
+            ),
             pools=pools,
             ranker=ranker,
             now=now,
@@ -179,7 +197,9 @@ class DeadlineScheduler(SchedulerInterface):
         ranker = PoolRanker(
             build_pools(nodes, one_per_node=self._judges_every_node), self.node_specializer
         )
-        order = (jobs[job_id] for job_id in queue.in_order(now.timestamp(), self.margin_seconds))
+        now_ts = now.timestamp()
+        ids = queue.in_order(now_ts, self.margin_seconds, *self._starving(now_ts))
+        order = (jobs[job_id] for job_id in ids)
         return forecast_finish_times(
             order, ranker, running_by_node, now, self.node_specializer.expected_hours
         )

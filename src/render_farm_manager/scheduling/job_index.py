@@ -95,7 +95,9 @@ class JobIndex:
             hours = remaining_hours(job)
             # due by its deadline, or as much earlier as work waiting on it needs
             due = job.deadline.timestamp() - max(0.0, own_latest_start(job) - latest)
-            self.queue.put(job.id, job.client_id, rank, latest, hours, due)
+            submitted = getattr(job, "submission_time", None)
+            since = submitted.timestamp() if submitted is not None else None
+            self.queue.put(job.id, job.client_id, rank, latest, hours, due, since)
             if job.status == S.PENDING:
                 self.newly_ready.add(job.id)
             return

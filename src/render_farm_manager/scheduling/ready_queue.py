@@ -30,6 +30,8 @@ class QueuePosition:
     hours: float = 0.0
     deadline: float = 0.0
     """When the work must be done (its own deadline, or earlier for work others wait on)."""
+    since: float | None = None
+    """When it began waiting (its submission), for the starvation guard; None: not tracked."""
 
 
 def _due(position: QueuePosition, entry: _Entry) -> tuple[float, int, str, float]:
@@ -43,6 +45,8 @@ class ReadyQueue:
         self._buckets: list[SortedList] = [SortedList() for _ in range(EMERGENCY_RANK + 1)]
         self._by_deadline: list[SortedList] = [SortedList() for _ in range(EMERGENCY_RANK + 1)]
         """The same entries per level as (deadline, sequence, id, latest start)."""
+        self._by_since: SortedList = SortedList()
+        """(since, sequence, id) of the work below the top level whose wait is tracked."""
         self._positions: dict[str, tuple[QueuePosition, _Entry]] = {}
         self._sequence = itertools.count()
         self.waiting_by_client: Counter[str] = Counter()
@@ -77,11 +81,13 @@ class ReadyQueue:
         latest_start: float,
         hours: float = 0.0,
         deadline: float | None = None,
+        since: float | None = None,
     ) -> None:
         """Add the work (``hours`` of it left, due by ``deadline``; by default its latest start
-        plus those hours), or move it if its rank, latest start or deadline changed."""
+        plus those hours; waiting since ``since``), or move it if its rank, latest start or
+        deadline changed."""
         due = latest_start + hours * 3600.0 if deadline is None else deadline
-        position = QueuePosition(base_rank, latest_start, client_id, hours, due)
+        position = QueuePosition(base_rank, latest_start, client_id, hours, due, since)
         existing = self._positions.get(work_id)
         if existing is not None:
             if existing[0] == position:
@@ -103,6 +109,8 @@ class ReadyQueue:
     def _insert(self, work_id: str, position: QueuePosition, entry: _Entry) -> None:
         self._buckets[position.base_rank].add(entry)
         self._by_deadline[position.base_rank].add(_due(position, entry))
+        if position.since is not None and position.base_rank < MAX_BASE_RANK:
+            self._by_since.add((position.since, entry[1], work_id))
         self._positions[work_id] = (position, entry)
         self.waiting_by_client[position.client_id] += 1
         self.total_hours += position.hours
@@ -114,6 +122,8 @@ class ReadyQueue:
         position, entry = found
         self._buckets[position.base_rank].remove(entry)
         self._by_deadline[position.base_rank].remove(_due(position, entry))
+        if position.since is not None and position.base_rank < MAX_BASE_RANK:
+            self._by_since.remove((position.since, entry[1], work_id))
         self.total_hours = max(0.0, self.total_hours - position.hours) if self._positions else 0.0
         self.waiting_by_client[position.client_id] -= 1
         if self.waiting_by_client[position.client_id] <= 0:
@@ -159,20 +169,46 @@ class ReadyQueue:
         maximum = None if high is None else (high,)
         return self._buckets[rank].irange(minimum, maximum, inclusive=(True, False))  # type: ignore[no-any-return]
 
-    def in_order(self, now: float, margin_seconds: float) -> Iterator[str]:
+    def in_order(
+        self,
+        now: float,
+        margin_seconds: float,
+        starving_since: float | None = None,
+        starving_limit: int = 1,
+    ) -> Iterator[str]:
         """Ids in scheduling order at ``now``: emergencies; then work at risk of missing its
-        deadline, whatever its priority, by least slack; then level by level (critical first),
-        late work (by least slack) before work with slack to spare, which goes earliest
-        deadline first (least slack would put the longest job first among work due at once)."""
+        deadline, whatever its priority, by least slack; then up to ``starving_limit`` units
+        below the top level that have waited since ``starving_since`` or earlier (longest wait
+        first: the starvation guard, so that a flood of higher-priority work with time to spare
+        never stops lower-priority work for good); then level by level (critical first), late
+        work (by least slack) before work with slack to spare, which goes earliest deadline
+        first (least slack would put the longest job first among work due at once)."""
         soon = now + margin_seconds
         for entry in self._range(EMERGENCY_RANK, None, None):
             yield entry[2]
         at_risk = [self._range(level, now, soon) for level in range(MAX_BASE_RANK + 1)]
         for entry in heapq.merge(*at_risk):
             yield entry[2]
+        given = self._starving(now, soon, starving_since, starving_limit)
+        yield from given
         for level in range(MAX_BASE_RANK, -1, -1):
             for entry in self._range(level, None, now):
-                yield entry[2]
+                if not given or entry[2] not in given:
+                    yield entry[2]
             for _, _, work_id, latest in self._by_deadline[level]:
-                if latest >= soon:
+                if latest >= soon and (not given or work_id not in given):
                     yield work_id
+
+    def _starving(self, now: float, soon: float, before: float | None, limit: int) -> list[str]:
+        """The longest-waiting work that has waited since ``before`` or earlier and is not at
+        risk (already served), at most ``limit`` of it."""
+        if before is None or limit <= 0:
+            return []
+        found: list[str] = []
+        for since, _, work_id in self._by_since:
+            if since > before or len(found) >= limit:
+                break
+            latest = self._positions[work_id][0].latest_start
+            if not now <= latest < soon:
+                found.append(work_id)
+        return found
