@@ -106,6 +106,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.e2e
 def test_a_worker_joins_as_the_node_it_advertises_and_leaves_and_comes_back(
     executor: DaskExecutor, workers: Workers
 ) -> None:
