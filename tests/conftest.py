@@ -31,17 +31,10 @@ def _untraced(request):
     if request.node.get_closest_marker("untraced") is None:
         yield
         return
-    import coverage
+    from tracing import untraced
 
-    cov = coverage.Coverage.current()
-    if cov is None:
+    with untraced():
         yield
-        return
-    cov.stop()
-    try:
-        yield
-    finally:
-        cov.start()
 
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from builders import T0, make_client, make_farm, make_job, make_node
+from tracing import untraced
 from typer.testing import CliRunner
 
 from render_farm_manager.cli import app
@@ -36,7 +37,8 @@ def small_workload():
 
 @pytest.fixture(scope="module")
 def small_comparison(small_workload):
-    return run_comparison(small_workload, resolve_policies(["ours", "fifo", "round-robin"]))
+    with untraced():  # a module fixture: the test's own untraced mark does not reach it
+        return run_comparison(small_workload, resolve_policies(["ours", "fifo", "round-robin"]))
 
 
 def test_same_seed_gives_the_same_report(small_workload, small_comparison):

@@ -179,6 +179,7 @@ def _run(
 ) -> None:
     symbols = getattr(step, "resolved_symtab", None)
     entered = []
+    last: list[int] = []  # reported once the environments are exited: the task ends there
     try:
         for environment in [*(job.jobEnvironments or []), *(step.stepEnvironments or [])]:
             identifier = session.enter_environment(
@@ -187,7 +188,7 @@ def _run(
             entered.append(identifier)
             if not _finished(session, task, "entering environment " + str(environment.name)):
                 return
-        for values, frames in sets:
+        for index, (values, frames) in enumerate(sets):
             running[:] = frames
             session.run_task(
                 step_script=step.script,
@@ -198,18 +199,22 @@ def _run(
             if not _finished(session, task, "the task"):
                 return
             running.clear()
-            task.on_frames_done(frames)
+            if index == len(sets) - 1:
+                last = frames
+            else:
+                task.on_frames_done(frames)
     finally:
-        for identifier in reversed(entered):
+        for identifier in reversed(entered):  # cleaning up is never cut short by a cancel
             if session.state not in (SessionState.READY, SessionState.READY_ENDING):
                 break
             session.exit_environment(identifier=identifier)
-            _wait(session, task)
+            _wait(session, task, cancellable=False)
+    task.on_frames_done(last)
 
 
-def _wait(session: Session, task: SessionTask) -> ActionStatus | None:
+def _wait(session: Session, task: SessionTask, cancellable: bool = True) -> ActionStatus | None:
     """Until the running action ends; a cancel of the task cancels it the template's way."""
-    asked = False
+    asked = not cancellable
     while session.state in (SessionState.RUNNING, SessionState.CANCELING):
         if task.cancelled() and not asked and session.state == SessionState.RUNNING:
             asked = True
