@@ -14,10 +14,11 @@ from rich.console import Console
 
 from render_farm_manager.core.errors import InvalidInputError
 from render_farm_manager.execution.hardware import machine_advert, node_from_advert
-from render_farm_manager.execution.tls import Role, TLSFiles, tls_security
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # distributed and cryptography load only for the commands that need them
     from distributed.security import Security
+
+    from render_farm_manager.execution.tls import Role
 
 MANAGER_ENV = "RENDER_FARM_MANAGER"
 DEFAULT_MANAGER = "tcp://127.0.0.1:8786"
@@ -124,6 +125,8 @@ def tls_options(
 ) -> Security | None:
     """Dask's security settings from the ``--tls-*`` options, checked against the address
     (``option`` names it in errors): tls:// needs all three files, tcp:// takes none."""
+    from render_farm_manager.execution.tls import TLSFiles, tls_security
+
     if not address.startswith(("tcp://", "tls://")):
         raise typer.BadParameter("give tcp://HOST:PORT or tls://HOST:PORT", param_hint=option)
     try:

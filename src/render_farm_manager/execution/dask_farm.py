@@ -55,7 +55,7 @@ DEFAULT_ADDRESS = "tcp://127.0.0.1:8786"
 class _Remote:
     node_id: str
     attempt: int
-    future: Future[Any] | None
+    future: Future[Any]
     seen: int = 0
     """The last event (by its sequence number) taken from this run."""
 
@@ -214,8 +214,7 @@ class DaskExecutor(Executor):
         if address is not None:  # kill the render first: cancelling the future does not
             with contextlib.suppress(Exception):  # the worker just went; its renders too
                 self.client.run(cancel_on_node, task_id, workers=[address], wait=False)
-        if run.future is not None:
-            run.future.cancel()
+        run.future.cancel()
 
     def running(self) -> dict[str, str]:
         with self._lock:
@@ -248,7 +247,7 @@ class DaskExecutor(Executor):
                     break
                 self._take(item)
             for task_id, run in list(self._runs.items()):
-                if run.future is not None and run.future.done():
+                if run.future.done():
                     self._settle(task_id, run)
             out, self._out = self._out, []
             return out
@@ -290,8 +289,7 @@ class DaskExecutor(Executor):
         lost = [(task_id, run) for task_id, run in self._runs.items() if run.node_id == node_id]
         for task_id, run in lost:
             del self._runs[task_id]
-            if run.future is not None:
-                run.future.cancel()
+            run.future.cancel()
             self._out.append(
                 TaskEvent(EventKind.NODE_LOST, task_id, node_id, run.attempt, error=error)
             )
@@ -317,7 +315,6 @@ class DaskExecutor(Executor):
 
     def _settle(self, task_id: str, run: _Remote) -> None:
         """The run's Dask task ended: take the events it returned that had not come in."""
-        assert run.future is not None
         error: str | None = None
         try:
             if run.future.status == "finished":

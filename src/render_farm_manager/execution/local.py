@@ -29,7 +29,6 @@ from typing import IO, Any
 from render_farm_manager.core.models import RenderFailure, RenderJob
 from render_farm_manager.execution.events import EventKind, TaskEvent
 from render_farm_manager.execution.executor import Executor
-from render_farm_manager.execution.openjd_run import SessionError, SessionTask, run_session
 from render_farm_manager.execution.order import RenderOrder, render_order
 from render_farm_manager.renderers.base import RendererAdapter
 from render_farm_manager.renderers.registry import adapter_for, guess_renderer
@@ -270,6 +269,8 @@ class LocalExecutor(Executor):
 
     def _session_work(self, run: _Run, log: IO[str], log_path: Path) -> None:
         """The task as an Open Job Description session (see ``execution.openjd_run``)."""
+        from render_farm_manager.execution.openjd_run import SessionError, SessionTask, run_session
+
         assert run.session is not None
         adapter = self.adapter_for(run.plan[0][0]) if run.plan else None
         reading = _Reading({frame for _, frames in run.plan for frame in frames})
