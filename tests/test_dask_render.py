@@ -215,8 +215,10 @@ def test_serve_worker_and_submit_work_as_the_readme_types_them(
              str(port), "--workers", f"tcp://127.0.0.1:{dask_port}", "--cycle-seconds", "1"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
         )  # fmt: skip
+    opened: list[FarmClient] = []
     try:
         admin = FarmClient(server, env["RENDER_FARM_ADMIN_TOKEN"])
+        opened.append(admin)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -239,6 +241,7 @@ def test_serve_worker_and_submit_work_as_the_readme_types_them(
         )  # fmt: skip
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         client = FarmClient(server, token)
+        opened.append(client)
         deadline = time.monotonic() + 180
         while client.job("spin")["job"]["status"] != "completed":
             assert time.monotonic() < deadline, client.job("spin")
@@ -254,6 +257,8 @@ def test_serve_worker_and_submit_work_as_the_readme_types_them(
         )  # fmt: skip
         nodes = admin.nodes()
     finally:
+        for made in opened:
+            made.close()
         service.send_signal(signal.SIGINT)
         service.wait(30)
     assert shown.returncode == 0 and "completed" in shown.stdout
