@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,6 +28,7 @@ WEBHOOK_SECRET_ENV = "RENDER_FARM_WEBHOOK_SECRET"
 
 _SERVER = typer.Option(DEFAULT_SERVER, "--server", envvar=SERVER_ENV, help="The service's URL.")
 _TOKEN = typer.Option(None, "--token", envvar=TOKEN_ENV, help="API token (client or admin).")
+T = TypeVar("T")
 _TIMES = (
     "deadline",
     "estimated_completion",
@@ -165,6 +167,15 @@ def _fail(console: Console, error: FarmAPIError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _ask(console: Console, server: str, token: str | None, call: Callable[[FarmClient], T]) -> T:
+    """``call`` on a client of the service; an API error is printed and ends the command."""
+    try:
+        with _client(server, token) as farm:
+            return call(farm)
+    except FarmAPIError as error:
+        raise _fail(console, error) from error
+
+
 def _revive(status: dict[str, Any]) -> dict[str, Any]:
     """Times of a job status as datetimes again (the tables format them)."""
     revived = dict(status)
@@ -190,17 +201,18 @@ def jobs(
 ) -> None:
     """List the farm's jobs (a client's token: its own)."""
     console = Console()
-    try:
-        with _client(server, token) as farm:
-            page = farm.list_jobs(
-                status=status.value if status else None,
-                client_id=client,
-                priority=priority.value if priority else None,
-                limit=limit,
-                offset=offset,
-            )
-    except FarmAPIError as error:
-        raise _fail(console, error) from error
+    page = _ask(
+        console,
+        server,
+        token,
+        lambda farm: farm.list_jobs(
+            status=status.value if status else None,
+            client_id=client,
+            priority=priority.value if priority else None,
+            limit=limit,
+            offset=offset,
+        ),
+    )
     shown = len(page["jobs"])
     title = f"Jobs {offset + 1}-{offset + shown} of {page['total']}" if shown else "No jobs"
     table = Table(title=title, title_justify="left")
@@ -227,11 +239,7 @@ def job(
 ) -> None:
     """A job's status, with its tasks."""
     console = Console()
-    try:
-        with _client(server, token) as farm:
-            detail = farm.job(job_id, task_limit=tasks)
-    except FarmAPIError as error:
-        raise _fail(console, error) from error
+    detail = _ask(console, server, token, lambda farm: farm.job(job_id, task_limit=tasks))
     status = _revive(detail["job"])
     console.print(jobs_table([status], title="Job"))
     if tasks and detail["tasks"]:
@@ -247,11 +255,7 @@ def cancel(
 ) -> None:
     """Cancel a job."""
     console = Console()
-    try:
-        with _client(server, token) as farm:
-            status = farm.cancel_job(job_id)
-    except FarmAPIError as error:
-        raise _fail(console, error) from error
+    status = _ask(console, server, token, lambda farm: farm.cancel_job(job_id))
     console.print(f"job {status['id']}: {status['status']}")
 
 
@@ -264,22 +268,16 @@ def log(
 ) -> None:
     """The output of a job's (or a shot's task's) latest render, from the node it ran on."""
     console = Console()
-    try:
-        with _client(server, token) as farm:
-            text = farm.task_log(job_id, task=task, tail_bytes=tail_bytes)
-    except FarmAPIError as error:
-        raise _fail(console, error) from error
+    text = _ask(
+        console, server, token, lambda farm: farm.task_log(job_id, task=task, tail_bytes=tail_bytes)
+    )
     typer.echo(text, nl=not text.endswith("\n"))
 
 
 def nodes(server: str = _SERVER, token: str | None = _TOKEN) -> None:
     """List the farm's nodes."""
     console = Console()
-    try:
-        with _client(server, token) as farm:
-            found = farm.nodes()
-    except FarmAPIError as error:
-        raise _fail(console, error) from error
+    found = _ask(console, server, token, lambda farm: farm.nodes())
     table = Table(title=f"{len(found)} nodes", title_justify="left")
     for column in ("node", "status", "cpu", "memory GB", "gpus", "job"):
         table.add_column(column, overflow="fold")

@@ -370,24 +370,28 @@ class LocalExecutor(Executor):
         )
 
 
-def _next_attempt_directory(task_directory: Path) -> Path:
-    """``attempt-<n>`` after the task's last attempt on disk (also one from before a
-    restart: its log is kept)."""
+def _last_attempt(task_directory: Path) -> int:
+    """The number of the task's last attempt on disk (also one from before a restart); 0
+    when it has none."""
     last = 0
     if task_directory.is_dir():
         for entry in task_directory.iterdir():
             number = entry.name.removeprefix("attempt-")
             if entry.name.startswith("attempt-") and number.isdigit():
                 last = max(last, int(number))
-    return task_directory / f"attempt-{last + 1}"
+    return last
+
+
+def _next_attempt_directory(task_directory: Path) -> Path:
+    """``attempt-<n>`` after the task's last attempt on disk (its log is kept)."""
+    return task_directory / f"attempt-{_last_attempt(task_directory) + 1}"
 
 
 def read_task_log(workdir: Path, task_id: str, tail_bytes: int) -> str | None:
     """The last ``tail_bytes`` of the latest attempt's ``render.log`` of ``task_id`` under
     ``workdir``; None when it has none."""
     task_directory = workdir / _safe(task_id)
-    latest = _next_attempt_directory(task_directory)
-    number = int(latest.name.removeprefix("attempt-")) - 1
+    number = _last_attempt(task_directory)
     log = task_directory / f"attempt-{number}" / "render.log"
     if number < 1 or not log.is_file():
         return None
