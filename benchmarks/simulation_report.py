@@ -40,8 +40,9 @@ def scenario_section(comparison: Comparison) -> list[str]:
         "| policy | on time | on time (feasible) | mean / p95 late h | mean / p95 turnaround h "
         "| utilization | idle owed / by choice h | efficiency | guarantee short (client-h) "
         "| first preview from submit / from start | kWh (night) | cost (night) "
-        "| longest wait h (low / critical) | preemptions | work lost h | overhead |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| longest wait h (low / critical) | cold starts | scarce misused h | preemptions "
+        "| work lost h | overhead |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in comparison.results:
         lost = r.work_lost_to_failures_node_hours + r.work_lost_to_preemption_node_hours
@@ -58,6 +59,8 @@ def scenario_section(comparison: Comparison) -> list[str]:
             f"| {r.energy_kwh:,.0f} ({r.overnight_kwh:,.0f}) "
             f"| {r.energy_cost:,.0f} ({r.overnight_cost:,.0f}) "
             f"| {waits.get('low', 0.0):.1f} / {waits.get('critical', 0.0):.1f} "
+            f"| {pct(r.cold_start_share if r.task_starts else None)} "
+            f"| {r.scarce_node_hours_misused:.0f} "
             f"| {r.preemptions} | {lost:.1f} "
             f"| {pct(r.scheduler_overhead, 4)} |"
         )
@@ -176,6 +179,12 @@ def main() -> None:
         "time from its first start as a share of its start-to-end time. Energy is integrated "
         "at each node's true idle, busy and sleep draw over the same horizon for every policy "
         "(the submission days plus two days, whenever its work ended); night is 21:00-07:00. "
+        "*Cold starts* is the share of shot task starts whose node loads the scene first "
+        "(0.5-10 minutes, per job) because the last work it started was of another shot or "
+        "step, or it has slept, failed or gone to maintenance since. *Scarce misused* is the "
+        "GPU and large-memory (twice the median memory or more) node-hours spent on work that "
+        "needed neither "
+        "while as much work that needed them waited. "
         "*Overhead* is scheduler CPU time over render time.",
         "",
         "Policies: " + "; ".join(f"`{p.name}` {p.description}" for p in policies) + ".",

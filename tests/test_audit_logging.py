@@ -146,3 +146,30 @@ def test_components_work_with_spec_mocks_of_logger_and_monitor():
     log.log_job_submitted.assert_called_once()
     log.log_energy_mode_changed.assert_called_once_with(old_mode="balanced", new_mode="efficiency")
     monitor.update_scheduling_cycle_time.assert_called_once()
+
+
+def test_entries_are_those_model_construct_makes():
+    """The logger builds entries without pydantic's model_construct (its walk over the fields
+    was most of an entry's cost): they must be the same models in every respect."""
+    from render_farm_manager.core.models import AuditLogEntry
+    from render_farm_manager.utils.logging import new_entry
+
+    values = {
+        "timestamp": T0,
+        "event_type": "job_submitted",
+        "job_id": "j",
+        "node_id": None,
+        "client_id": "c1",
+        "description": "Job j submitted",
+        "details": {"priority": "high", "emergency": False},
+        "log_level": LogLevel.WARNING,
+    }
+    built = new_entry(**values)
+    reference = AuditLogEntry.model_construct(**values)
+    assert built == reference and built.model_dump() == reference.model_dump()
+    assert built.model_dump_json() == reference.model_dump_json() and repr(built) == repr(reference)
+    assert built.model_fields_set == reference.model_fields_set
+    assert built.__pydantic_private__ == reference.__pydantic_private__
+    assert built.__pydantic_extra__ == reference.__pydantic_extra__
+    built.description = "changed"  # validated on assignment like any model, held by nobody
+    assert built.description == "changed" and built.holder() is None

@@ -184,7 +184,9 @@ def test_a_preempted_render_resumes_from_its_state_and_gives_the_same_pixels(
     job.supports_checkpoint = True
     job.preview_first = False  # one task of two frames
     manager.submit_job(job)
-    executor = LocalExecutor(tmp_path / "work", kill_grace_seconds=5)
+    # every progress step reported at once (not once a second): the frames take a fraction of
+    # a second, and the preemption must come in the middle of the first one
+    executor = LocalExecutor(tmp_path / "work", kill_grace_seconds=5, progress_seconds=0)
     runner = FarmRunner(manager, executor)
     (task,) = manager.tasks_of("spin")
     deadline = time.monotonic() + 60

@@ -81,7 +81,10 @@ def test_ours_beats_round_robin_and_fifo_under_crunch(seed):
     for name in ("fifo", "round-robin"):
         baseline = comparison.result(name)
         assert ours.on_time_rate > baseline.on_time_rate + 0.05, name
-        assert ours.render_efficiency > baseline.render_efficiency * 1.05, name
+        # More efficient, though by less than before scarce nodes were kept for the work that
+        # needs them: work that needs no GPU no longer runs on the fast GPU nodes while GPU
+        # work waits (measured: +4% over round-robin here, seed 1).
+        assert ours.render_efficiency > baseline.render_efficiency, name
 
 
 def test_json_and_charts_are_written_and_readable(small_comparison, tmp_path):

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from render_farm_manager.core.errors import InvalidInputError
 from render_farm_manager.execution.hardware import machine_advert, node_from_advert
+from render_farm_manager.execution.reaper import DEFAULT_HANG_TIMEOUT
 
 if TYPE_CHECKING:  # distributed and cryptography load only for the commands that need them
     from distributed.security import Security
@@ -45,6 +46,14 @@ def worker(
         Path("farm-work"), help="Where each task gets its directory and render.log."
     ),
     heartbeat_seconds: float = typer.Option(1.0, min=0.1, max=60, help="Heartbeat interval."),
+    hang_timeout: float = typer.Option(
+        DEFAULT_HANG_TIMEOUT,
+        "--hang-timeout",
+        min=0,
+        help="Seconds this worker may hang (its event loop silent) before its renders are "
+        "killed; keep it under the manager's serve --heartbeat-timeout (default 30). "
+        "0: never.",
+    ),
     tls_ca: Path | None = typer.Option(None, help="CA certificate (mutual TLS)."),
     tls_cert: Path | None = typer.Option(None, help="This node's certificate (mutual TLS)."),
     tls_key: Path | None = typer.Option(None, help="This node's private key (mutual TLS)."),
@@ -52,8 +61,10 @@ def worker(
 ) -> None:
     """Render for the farm: join the manager at --manager as a render node, advertising this
     machine's cores, memory, GPUs (nvidia-smi), OS and installed renderers; reconnect when it
-    restarts. Ctrl-C stops (renders under way are killed and requeued by the manager)."""
+    restarts. Ctrl-C stops (renders under way are killed and requeued by the manager). A
+    reaper process beside the worker kills its renders when the worker dies or hangs."""
     from render_farm_manager.execution.dask_node import quiet_dask_logs, run_node
+    from render_farm_manager.execution.guard import NodeGuard
 
     if not verbose:
         quiet_dask_logs()
@@ -101,6 +112,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        guard = NodeGuard(workdir, hang_timeout)
+        guard.start()  # before any render: they all inherit its marker
+        beating = asyncio.ensure_future(guard.beat_forever(heartbeat_seconds))
         await run_node(
             manager,
             advert,
@@ -110,6 +124,8 @@ def worker(
             heartbeat_seconds=heartbeat_seconds,
             on_state=said,
         )
+        beating.cancel()
+        guard.stop()  # not on an error: the reaper then sees the worker gone and cleans up
 
     asyncio.run(main())
     console.print("render node stopped")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from render_farm_manager.core.clock import Clock
 from render_farm_manager.core.errors import RenderFarmError, StoreError
@@ -30,7 +30,7 @@ from render_farm_manager.core.models import (
     RenderJobStatus,
     RenderNode,
 )
-from render_farm_manager.core.tracked import track_fields, tracked
+from render_farm_manager.core.tracked import TRACKED_NAMES, track_fields, tracked
 from render_farm_manager.core.transaction import Transaction
 from render_farm_manager.scheduling.job_index import IndexedJob, JobIndex
 
@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from render_farm_manager.store.base import Store
 
 _log = logging.getLogger(__name__)
+
+
+def _outside_change() -> NoReturn:
+    raise RuntimeError("state changes must run inside ChangePath.change()")
 
 
 class Waiter(Protocol):
@@ -99,54 +103,20 @@ class ChangePath:
 
     # -- changes -------------------------------------------------------------------------------
 
-    @contextmanager
-    def change(self) -> Iterator[Transaction]:
+    def change(self) -> Change:
         """One change set (joined by nested calls): all of it commits, or none of it. The
         clock is read once, first: every time the change records is that time. With a store
         that commits in the background, the outermost change returns once its change set is
         stored (waiting outside the lock, so that others can go on meanwhile)."""
-        stored: Waiter | None = None
-        with self.lock:
-            if self._tx is not None:
-                yield self._tx
-                return
-            if self.broken is not None:
-                raise StoreError(
-                    f"the store failed to commit a change ({self.broken}); this manager's "
-                    "memory is ahead of what was stored: reopen it to reload the committed state"
-                )
-            now = self.clock.now()
-            tx = self._tx = Transaction(track=self.persist is not None)
-            self._now = now
-            queue = self.index.queue
-            queue.begin_journal()
-            try:
-                yield tx
-            except BaseException:
-                self._undo(tx)
-                raise
-            finally:
-                moved = queue.end_journal()
-            if tx.track:  # work that moved in the queue is written with its new place
-                tx.keys.extend((queue, work_id) for work_id in moved)
-            try:
-                tx.commit()
-                if self._stray:
-                    tx.logged[:0], self._stray = self._stray, []
-                if self.persist is not None:
-                    stored = self._write_through(tx)
-            finally:
-                self._tx = None
-                self._now = None
-                if tx.changed:
-                    self.version += 1
-            self._tell_listeners(tx.logged)
-        if stored is not None:
-            try:
-                stored.wait()
-            except StoreError as error:
-                self.broken = self.broken or str(error)
-                raise
+        return Change(self)
+
+    def _stored(self, stored: Waiter) -> None:
+        """Wait (outside the lock) until the change set is stored."""
+        try:
+            stored.wait()
+        except StoreError as error:
+            self.broken = self.broken or str(error)
+            raise
 
     def _write_through(self, tx: Transaction) -> Waiter | None:
         assert self.persist is not None
@@ -184,16 +154,22 @@ class ChangePath:
 
     @property
     def tx(self) -> Transaction:
-        if self._tx is None:
-            raise RuntimeError("state changes must run inside ChangePath.change()")
-        return self._tx
+        tx = self._tx
+        if tx is None:
+            _outside_change()
+        return tx
 
     def now(self) -> datetime:
         """The time of the change under way (read once when it began), else the clock's."""
         return self._now if self._now is not None else self.clock.now()
 
     def write(self, model: FarmModel, name: str, value: Any) -> None:
-        self.tx.write(model, name, tracked(model, name, value))
+        tx = self._tx
+        if tx is None:
+            _outside_change()
+        if name in TRACKED_NAMES:  # a collection whose in-place changes are edits
+            value = tracked(model, name, value)
+        tx.write(model, name, value)
 
     def nodes_changed(self) -> None:
         self.tx.set_attr(self, "nodes_version", self.nodes_version + 1)
@@ -201,16 +177,20 @@ class ChangePath:
     def log(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Queue one audit entry (``audit_logger.<method>(*args, **kwargs)``) for the commit."""
         logger = self.audit_logger
-        tx = self.tx
+        tx = self._tx
+        if tx is None:
+            _outside_change()
         if self._sunk:  # the entry reaches tx.logged through the logger's sink
-            tx.after_commit(lambda: getattr(logger, method)(*args, **kwargs))
+            tx.call_after_commit(getattr(logger, method), args, kwargs)
         else:
             tx.after_commit(lambda: tx.logged.append(getattr(logger, method)(*args, **kwargs)))
 
     def measure(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Queue one performance-monitor update for the commit."""
-        monitor = self.performance_monitor
-        self.tx.after_commit(lambda: getattr(monitor, method)(*args, **kwargs))
+        tx = self._tx
+        if tx is None:
+            _outside_change()
+        tx.call_after_commit(getattr(self.performance_monitor, method), args, kwargs)
 
     # -- job statuses --------------------------------------------------------------------------
 
@@ -293,10 +273,11 @@ class ChangePath:
         self.tx.on_rollback(lambda: self.release(model))
 
     def attach(self, model: RenderJob | RenderNode | AnyClient) -> None:
-        parts: list[FarmModel] = [model]
+        model.hold(self)
+        track_fields(model)
+        self._held[id(model)] = model
         if isinstance(model, RenderNode):
-            parts.append(model.capabilities)
-        for part in parts:
+            part = model.capabilities
             part.hold(self)
             track_fields(part)
             self._held[id(part)] = model
@@ -356,3 +337,82 @@ class ChangePath:
                 raise RenderFarmError("this manager does not accept edits of its models")
             with self.change():
                 self.edit_handler(model, name, value)
+
+
+class Change:
+    """The context of :meth:`ChangePath.change` (a class rather than a generator: every manager
+    call and every edit runs in one, so its own cost counts). Entering takes the manager's lock
+    and, outermost, starts the transaction; leaving commits it (or undoes it when the block
+    raised), releases the lock and then waits for the store, if it commits in the background."""
+
+    __slots__ = ("_path", "_tx")
+
+    def __init__(self, path: ChangePath) -> None:
+        self._path = path
+        self._tx: Transaction | None = None
+        """The transaction this context began (None when it joined an outer change)."""
+
+    def __enter__(self) -> Transaction:
+        if self._tx is not None:
+            raise RuntimeError("this change is under way; call change() again to join it")
+        path = self._path
+        path.lock.acquire()
+        try:
+            tx = path._tx
+            if tx is not None:  # nested: joins the change under way
+                return tx
+            if path.broken is not None:
+                raise StoreError(
+                    f"the store failed to commit a change ({path.broken}); this manager's "
+                    "memory is ahead of what was stored: reopen it to reload the committed state"
+                )
+            now = path.clock.now()
+            tx = self._tx = path._tx = Transaction(track=path.persist is not None)
+            path._now = now
+            path.index.queue.begin_journal()
+            return tx
+        except BaseException:
+            path.lock.release()
+            raise
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        path = self._path
+        tx = self._tx
+        if tx is None:
+            path.lock.release()
+            return
+        self._tx = None
+        stored: Waiter | None = None
+        try:
+            queue = path.index.queue
+            if kind is not None:  # the block raised: nothing of it remains
+                try:
+                    path._undo(tx)
+                finally:
+                    queue.end_journal()
+                return
+            moved = queue.end_journal()
+            if tx.track:  # work that moved in the queue is written with its new place
+                tx.keys.extend((queue, work_id) for work_id in moved)
+            try:
+                tx.commit()
+                if path._stray:
+                    tx.logged[:0], path._stray = path._stray, []
+                if path.persist is not None:
+                    stored = path._write_through(tx)
+            finally:
+                path._tx = None
+                path._now = None
+                if tx.changed:
+                    path.version += 1
+            if path.listeners:
+                path._tell_listeners(tx.logged)
+        finally:
+            path.lock.release()
+        if stored is not None:
+            path._stored(stored)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from render_farm_manager.core.errors import ClockError
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -66,8 +68,6 @@ def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:
         return clock
     if callable(clock):
         return _CallableClock(clock)
-    from render_farm_manager.core.errors import ClockError
-
     raise ClockError(
         f"clock must have a now() method or be callable, got {type(clock).__name__} {clock!r}"
     )
@@ -82,8 +82,6 @@ class CheckedClock:
         self.wrapped = clock
 
     def now(self) -> datetime:
-        from render_farm_manager.core.errors import ClockError
-
         try:
             moment = self.wrapped.now()
         except Exception as error:  # a broken clock must not half-change the farm
@@ -92,7 +90,7 @@ class CheckedClock:
             raise ClockError(
                 f"the clock must return a datetime, it returned {type(moment).__name__} {moment!r}"
             )
-        return to_naive_local(moment)
+        return moment if moment.tzinfo is None else to_naive_local(moment)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.wrapped, name)

@@ -9,6 +9,7 @@ puts two jobs on one node, say), it raises and none of it remains.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -30,6 +31,7 @@ from render_farm_manager.core.models import (
 )
 from render_farm_manager.node_specialization.fit import schedulable
 from render_farm_manager.scheduling.limits import LimitBook
+from render_farm_manager.scheduling.locality import Locality, Scene, scene_of
 
 if TYPE_CHECKING:
     from render_farm_manager.core.interfaces import (
@@ -86,6 +88,9 @@ class SchedulingCycle:
         self.last_accounting: datetime | None = None
         self.deferred_since: dict[str, datetime] = {}
         """When each job now waiting for cheaper power was first held back."""
+        self.warm: dict[str, Scene] = {}
+        """Node id → the scene of the last task started there while it stayed online (stored
+        as a farm document, so a restarted manager decides as one that never stopped)."""
 
     def run(self, preview_config: ProgressiveOutputConfig) -> CycleOutcome:
         """Decide, then apply inside the caller's change (``path.change()``)."""
@@ -112,6 +117,7 @@ class SchedulingCycle:
             reclaim_by_preemption=self.resource_manager.reclaim_by_preemption,
             reclaim_grace_minutes=self.resource_manager.reclaim_grace_minutes,
             limits=self.limit_book(),
+            locality=self._locality(),
         )
         self._within_limits(plan)
         preempted = {p.victim_job_id for p in plan.preemptions}
@@ -158,6 +164,32 @@ class SchedulingCycle:
             log_level=LogLevel.DEBUG,
         )
         return CycleOutcome(plan, allocations, len(due), utilization)
+
+    def _locality(self) -> Locality:
+        """Which scene each node holds; a node that left (asleep, failed, in maintenance)
+        holds none."""
+        warm, nodes = self.warm, self.path.nodes
+        gone = [
+            node_id
+            for node_id in warm
+            if (node := nodes.get(node_id)) is None or node.status != NodeStatus.ONLINE
+        ]
+        for node_id in gone:
+            self.path.tx.pop_item(warm, node_id)
+        return Locality(warm, self._waiting_of)
+
+    def _waiting_of(self, scene: Scene) -> Iterator[RenderJob]:
+        """The scene's queued tasks, in the shot's task order."""
+        shots = self.jobs.shots
+        if shots is None:
+            return
+        shot_id, step = scene
+        queue, jobs = self.path.index.queue, self.path.jobs
+        for task_id in shots.tasks.get(shot_id, ()):
+            if task_id in queue:
+                task = jobs[task_id]
+                if getattr(task, "step", None) == step:
+                    yield task
 
     def limit_book(self) -> LimitBook:
         """Counted resources and machine limits as the running work holds them now."""
@@ -277,6 +309,11 @@ class SchedulingCycle:
                 "not exist; nothing of the cycle was applied"
             )
         self.jobs.start(job, node, reason)
+        scene = scene_of(job)
+        if scene is not None:
+            path.tx.set_item(self.warm, node_id, scene)
+        else:  # a job of its own loads its scene over whatever the node held
+            path.tx.pop_item(self.warm, node_id)
         since = self.deferred_since.get(job_id)
         if since is not None:
             path.tx.pop_item(self.deferred_since, job_id)

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from render_farm_manager.core.shots import ShotChanges
 
 S = RenderJobStatus
+_PRIORITY_VALUES: dict[str, str] = {priority: priority.value for priority in JobPriority}
+"""A priority (member or value) -> its value, without an enum call per submission."""
 MIN_LEARNABLE_SHARE = 0.01
 """A render reported faster than 1% of its estimate is a reporting artefact, not a speed."""
 
@@ -142,16 +144,18 @@ class JobChanges:
         if emergency:
             path.write(job, "emergency", True)
             path.write(job, "priority", JobPriority.CRITICAL)
-        path.write(job, "status", S.PENDING)
+        if job.status is not S.PENDING:  # (most jobs arrive pending: nothing to write)
+            path.write(job, "status", S.PENDING)
         if job.submission_time is None:
             path.write(job, "submission_time", now)
         path.tx.set_item(path.jobs, job.id, job)
+        priority = _PRIORITY_VALUES.get(job.priority) or JobPriority(job.priority).value
         path.log(
             "log_job_submitted",
             job.id,
             job.client_id,
             job.name,
-            JobPriority(job.priority).value,
+            priority,
             emergency=job.emergency,
         )
         cycle = self.closes_cycle(job)
@@ -159,7 +163,7 @@ class JobChanges:
             self.fail(job, "circular dependency: " + " -> ".join(cycle))
             return
         path.index.inheritance.link(job)
-        shots = self._shots(job)
+        shots = self.shots if job.is_shot else None
         if shots is not None:
             shots.expand(job)
         else:

@@ -383,7 +383,8 @@ class RenderFarmManager(ShotAPI, AuditAPI, PersistenceAPI, PowerAPI):
         checked against the farm at once (``deadline_feasible``), and a job no node can run says
         so (``placement_warning``)."""
         started = _time.perf_counter()
-        self._check_job_argument(job, "submit_job")
+        if not isinstance(job, RenderJob):
+            self._check_job_argument(job, "submit_job")
         with self._path.change():
             self._submit(job, emergency=False)
         self.performance_monitor.record_operation_time("submit_job", _time.perf_counter() - started)

@@ -16,13 +16,15 @@ TRACKED_FIELDS: dict[str, frozenset[str]] = {
     "RenderNode": frozenset({"performance_history"}),
     "NodeCapabilities": frozenset({"specialized_for"}),
 }
+TRACKED_NAMES: frozenset[str] = frozenset().union(*TRACKED_FIELDS.values())
+"""Every field name tracked in some model: a write to any other field needs no look."""
 
 
 class TrackedList(list[Any]):
     __slots__ = ("_field", "_owner")
 
     def __init__(self, items: Iterable[Any], owner: Any, field: str) -> None:
-        super().__init__(items)
+        list.__init__(self, items)
         self._owner = owner
         self._field = field
 
@@ -82,7 +84,7 @@ class TrackedDict(dict[Any, Any]):
     __slots__ = ("_field", "_owner")
 
     def __init__(self, items: Any, owner: Any, field: str) -> None:
-        super().__init__(items)
+        dict.__init__(self, items)
         self._owner = owner
         self._field = field
 
@@ -140,5 +142,14 @@ def tracked(owner: Any, field: str, value: Any) -> Any:
 
 def track_fields(owner: Any) -> None:
     """Make the tracked collections of ``owner`` see their in-place changes."""
-    for field in TRACKED_FIELDS.get(type(owner).__name__, ()):
-        owner.__dict__[field] = tracked(owner, field, owner.__dict__[field])
+    fields = TRACKED_FIELDS.get(type(owner).__name__)
+    if fields is None:
+        return
+    values = owner.__dict__
+    for field in fields:
+        value = values[field]
+        if isinstance(value, list):
+            if not isinstance(value, TrackedList):
+                values[field] = TrackedList(value, owner, field)
+        elif isinstance(value, dict) and not isinstance(value, TrackedDict):
+            values[field] = TrackedDict(value, owner, field)

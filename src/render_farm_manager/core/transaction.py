@@ -14,6 +14,7 @@ from typing import Any
 from render_farm_manager.core.models import FarmModel
 
 _MISSING = object()
+_NO_KEYWORDS: dict[str, Any] = {}  # passed as **kwargs only: never changed
 
 
 class Transaction:
@@ -27,7 +28,8 @@ class Transaction:
         """(mapping or index, key) for every key set, popped or moved."""
         self._undo: list[Callable[[], None] | tuple[dict[str, Any], str, Any]] = []
         """Callables, or (a model's fields, name, old value) for the commonest write."""
-        self._effects: list[Callable[[], Any]] = []
+        self._effects: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        """(callable, positional arguments, keyword arguments) of each effect, in order."""
         self.changed = False
         """True once anything was written: caches derived from the state are then stale."""
         self.logged: list[Any] = []
@@ -85,7 +87,14 @@ class Transaction:
 
     def after_commit(self, effect: Callable[[], Any]) -> None:
         """Run ``effect`` once the whole change set has been applied, in the order queued."""
-        self._effects.append(effect)
+        self._effects.append((effect, (), _NO_KEYWORDS))
+
+    def call_after_commit(
+        self, effect: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Call ``effect(*args, **kwargs)`` once the whole change set has been applied, in the
+        order queued (as :meth:`after_commit`, without a closure to build and call)."""
+        self._effects.append((effect, args, kwargs))
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -102,8 +111,8 @@ class Transaction:
     def commit(self) -> None:
         self._undo.clear()
         effects, self._effects = self._effects, []
-        for effect in effects:
-            effect()
+        for effect, args, kwargs in effects:
+            effect(*args, **kwargs)
 
 
 def _restore(mapping: MutableMapping[Any, Any], key: Any, old: Any) -> None:

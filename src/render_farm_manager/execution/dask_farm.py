@@ -28,9 +28,11 @@ import queue
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import dask.config
 from distributed import Client, Future, Scheduler, SchedulerPlugin
 from distributed.comm.addressing import parse_address, parse_host_port
 from distributed.security import Security
@@ -49,6 +51,17 @@ from render_farm_manager.execution.executor import Executor
 from render_farm_manager.execution.order import render_order
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:8786"
+SCHEDULER_CONFIG = {
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.scheduler.work-stealing": False,
+}
+"""The hosted scheduler's housekeeping, kept to what a farm's manager needs: its event loop's
+health checked twice a second (not fifty times), this process's resources sampled every five
+seconds for its diagnostics (not every half second, and not the disks), and no work stealing
+(every render is pinned to its node). Dask's defaults cost the manager a share of a core that
+grows with wall time rather than with the work done."""
 
 
 @dataclass
@@ -62,26 +75,32 @@ class _Remote:
 
 class _FarmPlugin(SchedulerPlugin):
     """Inside the scheduler (its event loop): forwards worker arrivals, departures and task
-    events to the executor's inbox, doing nothing else there."""
+    events to the executor's inbox (and says so: ``posted``), doing nothing else there."""
 
     name = "render-farm-manager"
 
-    def __init__(self, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+    def __init__(
+        self, inbox: queue.SimpleQueue[tuple[Any, ...]], posted: Callable[[], None]
+    ) -> None:
         self.inbox = inbox
+        self.posted = posted
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
         state = scheduler.workers.get(worker)
         if state is not None:
             self.inbox.put(("joined", worker, str(state.name), state.extra.get(ADVERT_KEY)))
+            self.posted()
 
     def remove_worker(
         self, scheduler: Scheduler, worker: str, *, stimulus_id: str, **kwargs: Any
     ) -> None:
         self.inbox.put(("left", worker, stimulus_id))
+        self.posted()
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == EVENT_TOPIC and isinstance(msg, dict):
             self.inbox.put(("event", msg))
+            self.posted()
 
 
 class DaskExecutor(Executor):
@@ -123,6 +142,7 @@ class DaskExecutor(Executor):
         """Task id → the node its latest render was sent to (where its log is)."""
         self._lock = threading.Lock()
         self._closed = False
+        self._wake: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._serve, name="dask-scheduler", daemon=True)
         self._thread.start()
         if not self._ready.wait(start_timeout_seconds) or self._scheduler is None:
@@ -144,16 +164,17 @@ class DaskExecutor(Executor):
     async def _host_scheduler(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        scheduler = Scheduler(
-            host=self._host,
-            port=self._port,
-            protocol=self._protocol,
-            security=self._security,
-            worker_ttl=self._ttl,
-            dashboard=False,
-            plugins=[_FarmPlugin(self._inbox)],
-        )
-        await scheduler
+        with dask.config.set(SCHEDULER_CONFIG):  # read as the scheduler is made and started
+            scheduler = Scheduler(
+                host=self._host,
+                port=self._port,
+                protocol=self._protocol,
+                security=self._security,
+                worker_ttl=self._ttl,
+                dashboard=False,
+                plugins=[_FarmPlugin(self._inbox, self._posted)],
+            )
+            await scheduler
         self._scheduler = scheduler
         self._ready.set()
         try:
@@ -191,6 +212,7 @@ class DaskExecutor(Executor):
                         error=f"the worker of node {node_id} is not connected",
                     )
                 )
+                self._posted()
                 return attempt
             order = render_order(task, node_id, attempt, resume, job)
             key = f"render-{re.sub(r'[^A-Za-z0-9._-]+', '_', task.id)}-{uuid.uuid4().hex[:8]}"
@@ -203,7 +225,8 @@ class DaskExecutor(Executor):
             )
             self._runs[task.id] = _Remote(node_id, attempt, future)
             self._ran_on[task.id] = node_id
-            return attempt
+        future.add_done_callback(lambda _future: self._posted())  # its result is news
+        return attempt
 
     def cancel(self, task_id: str) -> None:
         with self._lock:
@@ -211,8 +234,8 @@ class DaskExecutor(Executor):
             address = self._address_of.get(run.node_id) if run is not None else None
         if run is None:
             return
-        if address is not None:  # kill the render first: cancelling the future does not
-            with contextlib.suppress(Exception):  # the worker just went; its renders too
+        if address is not None and self._connected(address):  # kill the render first:
+            with contextlib.suppress(Exception):  # cancelling the future does not
                 self.client.run(cancel_on_node, task_id, workers=[address], wait=False)
         run.future.cancel()
 
@@ -221,18 +244,56 @@ class DaskExecutor(Executor):
             return {task_id: run.node_id for task_id, run in self._runs.items()}
 
     def task_log(self, task_id: str, tail_bytes: int = 65536) -> str | None:
-        """Read on the node the task last ran on (None when its worker is not connected)."""
+        """Read on the node the task last ran on. When that is not known here (the manager
+        restarted since) or that node has no log of it (or is not connected), every connected
+        node is asked and the log written last is taken. None when no node has one."""
         with self._lock:
             node_id = self._ran_on.get(task_id)
             address = self._address_of.get(node_id) if node_id is not None else None
-        if address is None:
-            return None
+        if address is not None and self._connected(address):
+            found = self._logs_on(task_id, tail_bytes, [address])
+            if found:
+                return found[0][0]
+        found = self._logs_on(task_id, tail_bytes, None)  # the workers connected now
+        return max(found, key=lambda log: log[1])[0] if found else None
+
+    def _connected(self, address: str) -> bool:
+        """Whether the scheduler has the worker at ``address`` now (it may know of a worker's
+        end before :meth:`events` does). A message to one it has not would wait for the
+        connect timeout (30 s) before it failed."""
+        scheduler = self._scheduler
+        return scheduler is not None and address in scheduler.workers
+
+    def _logs_on(
+        self, task_id: str, tail_bytes: int, addresses: list[str] | None
+    ) -> list[tuple[str, float]]:
+        """The task's logs on the workers at ``addresses`` (None: on every worker the
+        scheduler has), with when each was written (a worker that went meanwhile, or failed
+        to answer, has none)."""
         try:
-            logs = self.client.run(log_on_node, task_id, tail_bytes, workers=[address])
-        except Exception:  # the worker went meanwhile
-            return None
-        found = logs.get(address)
-        return found if isinstance(found, str) else None
+            answers = self.client.run(
+                log_on_node, task_id, tail_bytes, workers=addresses, on_error="return"
+            )
+        except Exception:  # every worker went meanwhile
+            return []
+        found = []
+        for answer in answers.values():
+            if isinstance(answer, (tuple, list)) and len(answer) == 2:
+                text, written = answer
+                if isinstance(text, str) and isinstance(written, (int, float)):
+                    found.append((text, float(written)))
+        return found
+
+    def watch(self, wake: Callable[[], None] | None) -> bool:
+        self._wake = wake
+        return True
+
+    def _posted(self) -> None:
+        """Something for :meth:`events` came in (on the scheduler's thread, the client's, or
+        the caller's)."""
+        wake = self._wake
+        if wake is not None:
+            wake()
 
     def connected_nodes(self) -> set[str] | None:
         with self._lock:

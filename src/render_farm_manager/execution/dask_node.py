@@ -9,7 +9,8 @@ knows the node whenever it (re)connects. Each task it is given is a
 own working directory and ``render.log``, renderer adapters); its events stream to the manager
 as Dask worker events and come back again with the task's result. When the worker stops or
 loses the manager, its renders are killed (the manager requeues their work): a render never
-goes on unseen.
+goes on unseen. When the worker dies or hangs, its reaper kills them
+(:mod:`~render_farm_manager.execution.reaper`, started by ``render-farm worker``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from distributed import Worker, WorkerPlugin, get_worker
 from distributed.security import Security
 
 from render_farm_manager.execution.events import EventKind, TaskEvent, event_message
-from render_farm_manager.execution.local import LocalExecutor
+from render_farm_manager.execution.local import LocalExecutor, read_task_log_written
 from render_farm_manager.execution.order import RenderOrder
 
 PLUGIN_NAME = "render-farm-node"
@@ -60,6 +60,15 @@ class RenderNodePlugin(WorkerPlugin):
         self.worker: Worker | None = None
         self._lock = threading.Lock()
         self._pending: defaultdict[str, list[TaskEvent]] = defaultdict(list)
+        self._news = threading.Condition()
+        self._posted = 0
+        """Events the executor has had, so far (a render waits for this to change)."""
+        self.executor.watch(self._post)
+
+    def _post(self) -> None:
+        with self._news:
+            self._posted += 1
+            self._news.notify_all()
 
     def setup(self, worker: Worker) -> None:
         self.worker = worker
@@ -68,11 +77,14 @@ class RenderNodePlugin(WorkerPlugin):
         self.executor.close()  # the worker stops: its renders stop with it
 
     def render(self, order: RenderOrder, poll_seconds: float = 0.05) -> list[dict[str, Any]]:
-        """Run ``order`` to its end; every event goes out as it happens and all of them come
-        back as the result (a message lost on the way is not lost)."""
+        """Run ``order`` to its end; every event goes out as it happens (the render wakes for
+        it; ``poll_seconds`` is how often it looks whether the render ended without one) and
+        all of them come back as the result (a message lost on the way is not lost)."""
         self.executor.run_order(order)
         messages: list[dict[str, Any]] = []
         while True:
+            with self._news:
+                seen = self._posted
             still_running = order.task_id in self.executor.running()
             for event in self._take(order.task_id):
                 if event.attempt != order.attempt:
@@ -85,7 +97,9 @@ class RenderNodePlugin(WorkerPlugin):
                     return messages
             if not still_running:  # cancelled, or ended with its last events taken above
                 return messages
-            time.sleep(poll_seconds)
+            with self._news:
+                if self._posted == seen:
+                    self._news.wait(poll_seconds)
 
     def cancel(self, task_id: str) -> None:
         """Kill the task's render (in a thread of its own: the kill may wait for a grace
@@ -119,11 +133,12 @@ async def cancel_on_node(task_id: str, dask_worker: Worker) -> bool:
     return False
 
 
-def log_on_node(task_id: str, tail_bytes: int, dask_worker: Worker) -> str | None:
-    """Run on a worker by the manager (``Client.run``): the task's latest log there."""
+def log_on_node(task_id: str, tail_bytes: int, dask_worker: Worker) -> tuple[str, float] | None:
+    """Run on a worker by the manager (``Client.run``): the task's latest log there, with
+    when it was last written (seconds since the epoch, the node's clock)."""
     plugin = dask_worker.plugins.get(PLUGIN_NAME)
     if isinstance(plugin, RenderNodePlugin):
-        return plugin.executor.task_log(task_id, tail_bytes)
+        return read_task_log_written(plugin.executor.workdir, task_id, tail_bytes)
     return None
 
 

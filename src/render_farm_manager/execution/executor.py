@@ -9,6 +9,7 @@ methods (see :mod:`~render_farm_manager.execution.runner`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from render_farm_manager.core.models import RenderJob
 from render_farm_manager.execution.events import TaskEvent
@@ -33,6 +34,13 @@ class Executor(ABC):
     @abstractmethod
     def events(self) -> list[TaskEvent]:
         """Events since the last call, in the order they happened."""
+
+    def watch(self, wake: Callable[[], None] | None) -> bool:
+        """Have ``wake`` called whenever :meth:`events` has something new (from any thread, so
+        it must be quick: set a flag), so that a caller can wait for events instead of asking
+        for them at intervals; None stops it. False when this executor cannot (its caller then
+        polls), as by default."""
+        return False
 
     def task_log(self, task_id: str, tail_bytes: int = 65536) -> str | None:
         """The end of the output of the task's latest render (``render.log``: its commands and

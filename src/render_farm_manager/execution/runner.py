@@ -4,13 +4,20 @@ path: checked, applied, audited, learned from).
 
 One :meth:`FarmRunner.step` applies the executor's events, runs a scheduling cycle, then makes
 the executor run exactly what the manager has running: tasks placed are started, tasks the
-manager took off their node (preempted, cancelled, paused, failed) are killed.
+manager took off their node (preempted, cancelled, paused, failed) are killed; the render of a
+task that completed with its last frame is left to end by itself (its ``finished`` event brings
+the time it took).
+
+:meth:`FarmRunner.run` steps when there is news (an executor event, a change to the manager) or
+a cycle falls due, rather than at fixed intervals.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from render_farm_manager.core.errors import RenderFarmError
 from render_farm_manager.core.manager import RenderFarmManager
@@ -44,6 +51,14 @@ class FarmRunner:
         process running."""
         self._decided_at: dict[tuple[str, int], float] = {}
         self._attached = False
+        self._stepping: int | None = None
+        """The thread inside :meth:`step` (its own changes to the manager are no news)."""
+        self.wind_down_seconds = 10.0
+        """How long the render of a task completed by its frames may go on ending by itself
+        (its process exiting) before it is killed."""
+        self._winding_down: dict[str, float] = {}
+        """Task id → when its last frame, reported by its render, completed it (the render
+        then ends by itself)."""
 
     def step(self, force: bool = False) -> int:
         """Apply events, decide (``force``: a cycle whatever changed), carry the decisions
@@ -51,6 +66,13 @@ class FarmRunner:
         first step takes over what the manager had running (after a restart, from its store):
         work the executor still runs stays attached, the rest is requeued, keeping its
         checkpoint and finished frames, so nothing runs twice."""
+        self._stepping = threading.get_ident()
+        try:
+            return self._step(force)
+        finally:
+            self._stepping = None
+
+    def _step(self, force: bool) -> int:
         if not self._attached:
             self.manager.requeue_lost_work(self.executor.running())
             self._offline_unconnected()
@@ -70,6 +92,15 @@ class FarmRunner:
             self.reconcile(decided)
             self._last_cycle = (decided, self.manager.state_version)
         return applied
+
+    def next_cycle_in(self, now: float | None = None) -> float:
+        """Seconds until a step runs a cycle with no news (0 when one would now: the manager
+        changed since the last cycle, or there was none yet)."""
+        last = self._last_cycle
+        if last is None or last[1] != self.manager.state_version:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return max(0.0, last[0] + self.idle_cycle_seconds - now)
 
     def apply(self, events: list[TaskEvent]) -> int:
         applied = 0
@@ -104,6 +135,8 @@ class FarmRunner:
         manager = self.manager
         if event.kind == EventKind.FRAME_DONE and event.frame is not None:
             manager.report_frames_done(event.task_id, [event.frame])
+            if manager.jobs[event.task_id].status == S.COMPLETED:
+                self._winding_down[event.task_id] = time.monotonic()
         elif event.kind == EventKind.PROGRESS and event.progress is not None:
             job = manager.jobs[event.task_id]
             if event.progress > job.progress:
@@ -172,8 +205,13 @@ class FarmRunner:
             for job in manager.jobs.values()
             if job.status == S.RUNNING and not job.is_shot and job.assigned_node_id
         }
+        winding_down, self._winding_down = self._winding_down, {}
         for task_id, node_id in executor.running().items():
             if wanted.get(task_id) != node_id:
+                since = winding_down.get(task_id)
+                if since is not None and time.monotonic() - since < self.wind_down_seconds:
+                    self._winding_down[task_id] = since  # left to end by itself
+                    continue
                 executor.cancel(task_id)
                 self.attempts.pop(task_id, None)
         running = executor.running()
@@ -190,6 +228,26 @@ class FarmRunner:
             if decided is not None:
                 self._decided_at[task_id, attempt] = decided
 
+    def _let_end(
+        self, news: threading.Event | None, poll_seconds: float, deadline: float | None
+    ) -> None:
+        """Before the executor is closed: the renders of completed tasks that are still ending
+        by themselves end (for ``wind_down_seconds`` at most), and their events are applied."""
+        until = time.monotonic() + self.wind_down_seconds
+        if deadline is not None:
+            until = min(until, deadline)
+        while any(task_id in self._winding_down for task_id in self.executor.running()):
+            now = time.monotonic()
+            if now >= until:
+                return
+            if news is not None:  # its end need not be news: look again soon regardless
+                news.wait(min(until - now, 0.05))
+                news.clear()
+            else:
+                time.sleep(min(until - now, poll_seconds))
+            self.apply(self.executor.events())
+        self.apply(self.executor.events())
+
     def run(
         self,
         done: Callable[[], bool],
@@ -198,17 +256,47 @@ class FarmRunner:
         on_step: Callable[[], None] | None = None,
     ) -> bool:
         """Step until ``done()`` (True) or the timeout (False); the executor keeps nothing
-        running afterwards."""
+        running afterwards.
+
+        Between steps it waits for news. With an executor that says when it has events
+        (:meth:`Executor.watch`), after a step that had none it steps as soon as one comes, or
+        the manager is changed from elsewhere (another thread, or ``on_step``), and otherwise
+        when the next idle cycle falls due (``idle_cycle_seconds``); after a step that had
+        events (more tend to follow) it steps again ``poll_seconds`` later, so that a burst of
+        events makes a step every ``poll_seconds``, not one per event. With an executor that
+        cannot say, it steps every ``poll_seconds``. ``done()`` is asked after each step."""
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        news = threading.Event()
+
+        def changed(_entries: Any) -> None:
+            if self._stepping != threading.get_ident():  # not this runner's own step
+                news.set()
+
+        watching = self.executor.watch(news.set)
+        if watching:
+            self.manager.add_change_listener(changed)
         try:
             while True:
-                self.step()
+                news.clear()  # what comes from here on is news for the next step
+                applied = self.step()
                 if on_step is not None:
                     on_step()
                 if done():
+                    self._let_end(news if watching else None, poll_seconds, deadline)
                     return True
-                if deadline is not None and time.monotonic() > deadline:
+                now = time.monotonic()
+                if deadline is not None and now > deadline:
                     return False
-                time.sleep(poll_seconds)
+                if not watching or applied:
+                    time.sleep(poll_seconds)
+                    continue
+                wait = self.next_cycle_in(now)
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                if wait > 0:
+                    news.wait(wait + 0.001)  # a hair late rather than early: then it is due
         finally:
+            if watching:
+                self.executor.watch(None)
+                self.manager.remove_change_listener(changed)
             self.executor.close()

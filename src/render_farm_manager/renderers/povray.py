@@ -213,7 +213,18 @@ class POVRayAdapter(RendererAdapter):
         self._failure: FailureKind | None = None
 
     def parse_line(self, line: str) -> OutputLine:
-        return merge(self._parse_piece(piece) for piece in segments(line))
+        if (
+            line.startswith("Rendered ")  # a progress line, by far the most frequent
+            and self._output_parts is None
+            and self._error_parts is None
+            and "\r" not in line
+            and (match := _PROGRESS.match(line))
+        ):
+            return OutputLine(frame_progress=percent(int(match.group(1)), int(match.group(2))))
+        pieces = segments(line)
+        if len(pieces) == 1:  # most lines (a progress line redrawn with \r is read as one)
+            return self._parse_piece(pieces[0])
+        return merge(self._parse_piece(piece) for piece in pieces)
 
     def _parse_piece(self, piece: str) -> OutputLine:
         if self._output_parts is not None:
@@ -232,7 +243,8 @@ class POVRayAdapter(RendererAdapter):
                 return NOTHING
             finished_error = self._error_line("".join(self._error_parts))
             self._error_parts = None
-        return merge((finished_error, self._interpret(piece)))
+        said = self._interpret(piece)
+        return said if finished_error is NOTHING else merge((finished_error, said))
 
     def _interpret(self, piece: str) -> OutputLine:
         if _BANNER.match(piece):

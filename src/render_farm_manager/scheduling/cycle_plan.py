@@ -9,8 +9,10 @@ from datetime import datetime
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.resource_management.quota_book import QuotaBook
 from render_farm_manager.scheduling.limits import LimitBook
+from render_farm_manager.scheduling.locality import Locality
 from render_farm_manager.scheduling.node_pools import HoursLeft, NodePool
 from render_farm_manager.scheduling.pool_ranking import PoolRanker
+from render_farm_manager.scheduling.scarce import ScarceGuard
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class CycleInputs:
     rank_of: Callable[[UnitOfWork], int]
     """Effective rank of a job at ``now`` (inheritance and urgency included)."""
     latest_start_of: Callable[[UnitOfWork], float]
+    starving: Callable[[UnitOfWork], bool] = lambda job: False
+    """Has the work waited so long that the starvation guard serves it whatever its level?"""
     quotas: QuotaBook | None = None
     limits: LimitBook | None = None
     """Counted resources and machine limits that running work holds."""
@@ -69,6 +73,10 @@ class CycleInputs:
     before the deferred job, so that deferred work never piles onto the cheap hours."""
     earliest_finish: bool = False
     """Place by earliest expected finish, letting work wait for faster busy hardware."""
+    scarce: ScarceGuard | None = None
+    """Keeps GPU and large-memory nodes for the work that needs them (:mod:`.scarce`)."""
+    locality: Locality | None = None
+    """Which scene each node holds, and each scene's waiting work (:mod:`.locality`)."""
     max_preemptions: int = 32
     scan_limit: int = 512
     """How many jobs past a full farm are examined for preemption."""

@@ -36,6 +36,7 @@ from render_farm_manager.scheduling.dispatch import plan_cycle
 from render_farm_manager.scheduling.forecast import forecast_finish_times
 from render_farm_manager.scheduling.inheritance import InheritanceIndex
 from render_farm_manager.scheduling.limits import LimitBook
+from render_farm_manager.scheduling.locality import Locality
 from render_farm_manager.scheduling.node_pools import build_pools
 from render_farm_manager.scheduling.pool_ranking import PoolRanker
 from render_farm_manager.scheduling.priority import (
@@ -46,6 +47,7 @@ from render_farm_manager.scheduling.priority import (
     own_rank,
 )
 from render_farm_manager.scheduling.ready_queue import ReadyQueue
+from render_farm_manager.scheduling.scarce import ScarceGuard
 
 
 class DeadlineScheduler(SchedulerInterface):
@@ -59,6 +61,13 @@ class DeadlineScheduler(SchedulerInterface):
     ``starvation_hours``: work that has waited this long since its submission is served, one
     unit a cycle, right after the work at risk, whatever its priority (None: never), so a
     sustained flood of higher-priority work with time to spare cannot hold it back for good.
+    ``keep_scenes_warm``: a node that holds a shot's scene takes that shot's next task when
+    that costs nobody anything, and work goes to a node holding its scene when one is free
+    (:mod:`.locality`), so fewer tasks load their scene first.
+    ``protect_scarce_nodes``: GPU nodes and large-memory nodes (``large_memory_gb`` or more;
+    by default twice the farm's median memory) are kept for queued work that needs them;
+    other work takes one only while more are free than such work waits, or when it is
+    pressing (:mod:`.scarce`).
     """
 
     node_specializer: NodeSpecializerInterface
@@ -76,6 +85,9 @@ class DeadlineScheduler(SchedulerInterface):
         place_by_earliest_finish: bool = True,
         max_discard_ratio: float = 1.0,
         starvation_hours: float | None = 24.0,
+        keep_scenes_warm: bool = True,
+        protect_scarce_nodes: bool = True,
+        large_memory_gb: float | None = None,
     ) -> None:
         self.audit_logger = audit_logger
         self.performance_monitor = performance_monitor
@@ -89,6 +101,13 @@ class DeadlineScheduler(SchedulerInterface):
         self.preemption_scan_limit = whole_number(preemption_scan_limit, "preemption_scan_limit")
         self.clock = as_clock(clock)
         self.place_by_earliest_finish = place_by_earliest_finish
+        self.keep_scenes_warm = keep_scenes_warm
+        self.protect_scarce_nodes = protect_scarce_nodes
+        self.large_memory_gb = (
+            None
+            if large_memory_gb is None
+            else setting(large_memory_gb, "large_memory_gb", above_minimum=True)
+        )
         self.max_discard_ratio = setting(max_discard_ratio, "max_discard_ratio")
         self.starvation_hours = (
             None
@@ -127,6 +146,7 @@ class DeadlineScheduler(SchedulerInterface):
         reclaim_by_preemption: bool = False,
         reclaim_grace_minutes: float = 30.0,
         limits: LimitBook | None = None,
+        locality: Locality | None = None,
     ) -> CyclePlan:
         """Decide one cycle: pure, reads only its arguments."""
         inheritance = inheritance if inheritance is not None else InheritanceIndex()
@@ -145,6 +165,13 @@ class DeadlineScheduler(SchedulerInterface):
 
         def latest_start_of(job: UnitOfWork) -> float:
             return inheritance.rank_and_latest_start(job)[1]
+
+        (starving_since,) = self._starving(now_ts)
+
+        def starving(job: UnitOfWork) -> bool:
+            position = queue.position(job.id)
+            since = position.since if position is not None else None
+            return starving_since is not None and since is not None and since <= starving_since
 
         deferral = None
         if energy is not None:
@@ -167,6 +194,7 @@ class DeadlineScheduler(SchedulerInterface):
             margin_seconds=margin,
             rank_of=rank_of,
             latest_start_of=latest_start_of,
+            starving=starving,
             quotas=quotas,
             limits=limits,
             deferral=deferral,
@@ -181,6 +209,12 @@ class DeadlineScheduler(SchedulerInterface):
             queued_hours=queue.total_hours,
             max_preemptions=self.max_preemptions_per_cycle,
             scan_limit=self.preemption_scan_limit,
+            locality=locality if self.keep_scenes_warm else None,
+            scarce=(
+                ScarceGuard(pools, queue, self.large_memory_gb)
+                if self.protect_scarce_nodes
+                else None
+            ),
         )
         return plan_cycle(inputs)
 
@@ -225,7 +259,14 @@ class DeadlineScheduler(SchedulerInterface):
             ):
                 continue
             rank, latest = inheritance.rank_and_latest_start(job)
-            queue.put(job.id, job.client_id, rank, latest)
+            queue.put(
+                job.id,
+                job.client_id,
+                rank,
+                latest,
+                gpu=job.requires_gpu,
+                memory_gb=job.memory_requirements_gb,
+            )
         running = {
             j.assigned_node_id: j
             for j in jobs

@@ -10,6 +10,7 @@ and a free node always wins, so this reduces to plain best-free placement.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from render_farm_manager.core.work import UnitOfWork, remaining_hours
 from render_farm_manager.scheduling.cycle_plan import CycleInputs
@@ -63,15 +64,21 @@ class PoolAvailability:
 
 
 def choose_or_wait(
-    job: UnitOfWork, inputs: CycleInputs, availability: PoolAvailability
+    job: UnitOfWork,
+    inputs: CycleInputs,
+    availability: PoolAvailability,
+    allowed: Callable[[NodePool], bool] | None = None,
 ) -> tuple[NodePool | None, bool]:
-    """(pool to place the job on now, whether it waits for a faster busy pool)."""
+    """(pool to place the job on now, whether it waits for a faster busy pool); only pools
+    ``allowed`` are considered."""
     seconds = remaining_hours(job) * 3600.0
     excluded = job.excluded_node_ids
     best_finish = float("inf")
     best_busy: NodePool | None = None
     free_finishes: dict[PoolKey, float] = {}
     for pool in inputs.ranker.fitting(job):
+        if allowed is not None and not allowed(pool):
+            continue
         duration = seconds / availability.speed(job, pool)
         has_free = pool.has_free(excluded)
         if has_free:

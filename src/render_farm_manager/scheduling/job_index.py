@@ -97,7 +97,17 @@ class JobIndex:
             due = job.deadline.timestamp() - max(0.0, own_latest_start(job) - latest)
             submitted = getattr(job, "submission_time", None)
             since = submitted.timestamp() if submitted is not None else None
-            self.queue.put(job.id, job.client_id, rank, latest, hours, due, since)
+            self.queue.put(
+                job.id,
+                job.client_id,
+                rank,
+                latest,
+                hours,
+                due,
+                since,
+                gpu=job.requires_gpu,
+                memory_gb=job.memory_requirements_gb,
+            )
             if job.status == S.PENDING:
                 self.newly_ready.add(job.id)
             return

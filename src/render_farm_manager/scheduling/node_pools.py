@@ -58,6 +58,14 @@ class NodePool:
                 return self.free[index]
         return None
 
+    def take_node(self, node: RenderNode) -> None:
+        """Remove this very node from the free nodes (identity, not equality: cheap)."""
+        for index in range(len(self.free) - 1, -1, -1):
+            if self.free[index] is node:
+                del self.free[index]
+                return
+        raise ValueError(f"node {node.id!r} is not free in its pool")
+
     def has_free(self, excluded: list[str] | None = None) -> bool:
         if not excluded:
             return bool(self.free)

@@ -32,6 +32,10 @@ class QueuePosition:
     """When the work must be done (its own deadline, or earlier for work others wait on)."""
     since: float | None = None
     """When it began waiting (its submission), for the starvation guard; None: not tracked."""
+    gpu: bool = False
+    """It needs a GPU."""
+    memory_gb: float = 0.0
+    """The memory it needs (scarce large-memory nodes are kept for work that needs them)."""
 
 
 def _due(position: QueuePosition, entry: _Entry) -> tuple[float, int, str, float]:
@@ -50,6 +54,10 @@ class ReadyQueue:
         self._positions: dict[str, tuple[QueuePosition, _Entry]] = {}
         self._sequence = itertools.count()
         self.waiting_by_client: Counter[str] = Counter()
+        self.waiting_for_gpu = 0
+        """Queued work that needs a GPU."""
+        self._memory: SortedList = SortedList()
+        """The memory each queued unit of work needs."""
         self.total_hours = 0.0
         """Work left in the queue, in hours at reference speed."""
         self._journal: list[tuple[str, tuple[QueuePosition, _Entry] | None]] | None = None
@@ -63,6 +71,11 @@ class ReadyQueue:
     def ids(self) -> list[str]:
         """Every queued id, in no particular order."""
         return list(self._positions)
+
+    def waiting_for_memory_above(self, memory_gb: float) -> int:
+        """Queued work that needs more than ``memory_gb`` of memory."""
+        above: int = len(self._memory) - self._memory.bisect_right(memory_gb)
+        return above
 
     def sequence_of(self, work_id: str) -> int:
         """When the work was (last) queued, relative to the rest (-1 when it is not queued)."""
@@ -82,12 +95,16 @@ class ReadyQueue:
         hours: float = 0.0,
         deadline: float | None = None,
         since: float | None = None,
+        gpu: bool = False,
+        memory_gb: float = 0.0,
     ) -> None:
         """Add the work (``hours`` of it left, due by ``deadline``; by default its latest start
-        plus those hours; waiting since ``since``), or move it if its rank, latest start or
-        deadline changed."""
+        plus those hours; waiting since ``since``; needing a GPU or ``memory_gb``), or move it
+        if its rank, latest start or deadline changed."""
         due = latest_start + hours * 3600.0 if deadline is None else deadline
-        position = QueuePosition(base_rank, latest_start, client_id, hours, due, since)
+        position = QueuePosition(
+            base_rank, latest_start, client_id, hours, due, since, gpu, memory_gb
+        )
         existing = self._positions.get(work_id)
         if existing is not None:
             if existing[0] == position:
@@ -114,6 +131,8 @@ class ReadyQueue:
         self._positions[work_id] = (position, entry)
         self.waiting_by_client[position.client_id] += 1
         self.total_hours += position.hours
+        self.waiting_for_gpu += position.gpu
+        self._memory.add(position.memory_gb)
 
     def _remove(self, work_id: str) -> tuple[QueuePosition, _Entry] | None:
         found = self._positions.pop(work_id, None)
@@ -125,6 +144,8 @@ class ReadyQueue:
         if position.since is not None and position.base_rank < MAX_BASE_RANK:
             self._by_since.remove((position.since, entry[1], work_id))
         self.total_hours = max(0.0, self.total_hours - position.hours) if self._positions else 0.0
+        self.waiting_for_gpu -= position.gpu
+        self._memory.remove(position.memory_gb)
         self.waiting_by_client[position.client_id] -= 1
         if self.waiting_by_client[position.client_id] <= 0:
             del self.waiting_by_client[position.client_id]

@@ -192,6 +192,16 @@ class Comparison:
                 higher_is_better=False,
             )
         )
+        if ours.task_starts:
+            targets.append(
+                Target(
+                    "cold starts (scene loaded first), share of shot task starts",
+                    ours.cold_start_share,
+                    None,
+                    0.15,
+                    higher_is_better=False,
+                )
+            )
         gap = self.optimal_gap("ours")
         if gap is not None:
             targets.append(

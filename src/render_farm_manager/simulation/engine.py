@@ -53,6 +53,7 @@ from render_farm_manager.core.models import (
 from render_farm_manager.simulation.idle_time import IDLE_REASONS, IdleClassifier
 from render_farm_manager.simulation.metrics import Integrals, PolicyResult, percentile
 from render_farm_manager.simulation.policies import Policy
+from render_farm_manager.simulation.scarce import misused_nodes
 from render_farm_manager.simulation.workload import JobSpec, NodeClassSpec, Workload, WorkloadError
 
 S = RenderJobStatus
@@ -78,21 +79,24 @@ class Attempt:
     owner: str = ""
     """Id of the job (spec) the work belongs to: the shot of a task."""
     step: str = ""
+    load_hours: float = 0.0
+    """Spent loading the scene (a cold start) before the first frame."""
 
     def progress_at(self, now: float) -> float:
         remaining = self.full_hours * (1 - self.start_progress / 100.0)
         if remaining <= 0:
             return 100.0
-        done = (now - self.start) / remaining
+        done = max(0.0, now - self.start - self.load_hours) / remaining
         return min(99.99, self.start_progress + (100.0 - self.start_progress) * done)
 
     def time_at(self, progress: float) -> float:
         """When this attempt reaches ``progress`` (inverse of :meth:`progress_at`)."""
         left = 100.0 - self.start_progress
+        began = self.start + self.load_hours
         if left <= 0:
-            return self.start
+            return began
         remaining = self.full_hours * left / 100.0
-        return self.start + remaining * (progress - self.start_progress) / left
+        return began + remaining * (progress - self.start_progress) / left
 
     def frames_at(self, progress: float) -> int:
         """How many of the task's frames are rendered at ``progress`` (0-100)."""
@@ -162,6 +166,7 @@ class Simulation:
         self._idle_counts: dict[str, int] = {}
         self._last_completion = 0.0
         self._state_watts = 0.0
+        self._misused = 0
         self._busy = 0
         self._online = 0
         self._running_by_client: dict[str, int] = {}
@@ -175,6 +180,11 @@ class Simulation:
         self._cpu = 0.0
         self._cycles = 0
         self._overhead_pct: list[float] = []
+        self._warm: dict[str, tuple[str, str]] = {}
+        """Node id → the (job, step) whose scene it has loaded: the last work started there."""
+        self._task_starts = 0
+        self._cold_starts = 0
+        self._load_hours = 0.0
         self.events_handled = 0
         """Events taken off the queue so far (periodic cycles included)."""
         self._schedule_world()
@@ -340,6 +350,8 @@ class Simulation:
         if node_id not in manager.nodes:
             return False
         node = manager.nodes[node_id]
+        if kind in ("fail", "maintenance", "retire"):
+            self._warm.pop(node_id, None)  # its memory (and the scene in it) is gone
         if kind == "fail":
             if node.status == NodeStatus.ONLINE or node_id in self.sleeping:
                 self.sleeping.discard(node_id)
@@ -489,6 +501,13 @@ class Simulation:
             if job_id not in self.attempts:
                 self._start_attempt(job_id, node_id)
         self._state_watts, self._busy, self._online = watts, busy, online
+        plan = manager.last_cycle_plan
+        self._misused = misused_nodes(
+            manager.nodes.values(),
+            manager.jobs,
+            manager.waiting_job_ids(),
+            plan.deferred if plan is not None else (),
+        )
         self._running_by_client = by_client
         states = self._classify_idle(idle) if idle else {}
         self._idle_counts = dict(Counter(states.values()))
@@ -540,6 +559,8 @@ class Simulation:
         attempt = Attempt(node_id, token, self.now, job.progress, full, owner=owner)
         if task is not None:
             attempt.step = task.step
+        attempt.load_hours = self._scene_load(node_id, spec, attempt.step, task is not None)
+        if task is not None:
             attempt.frames = tuple(task.task_frames)
             if attempt.frames:
                 attempt.reported = attempt.frames_at(job.progress)
@@ -548,7 +569,7 @@ class Simulation:
                 counts.starts.append(job.progress)
         self.attempts[job_id] = attempt
         self._first_start.setdefault(owner, self.now)
-        finish = self.now + full * (1 - job.progress / 100.0)
+        finish = self.now + attempt.load_hours + full * (1 - job.progress / 100.0)
         self._push(finish, "finish", job_id, token)
         report = self.now + self.progress_hours
         while report < finish:
@@ -559,6 +580,19 @@ class Simulation:
                 offset = (due - self.workload.start).total_seconds() / 3600.0
                 if self.now <= offset < finish:
                     self._push(offset, "preview", job_id, token)
+
+    def _scene_load(self, node_id: str, spec: JobSpec, step: str, is_task: bool) -> float:
+        """Hours the node spends loading the scene first: none when the last work started on
+        it was of the same job and step (it is still in memory)."""
+        scene = (spec.id, step)
+        cold = self._warm.get(node_id) != scene
+        self._warm[node_id] = scene
+        if is_task:
+            self._task_starts += 1
+            self._cold_starts += int(cold)
+        load = spec.scene_load_minutes / 60.0 if cold else 0.0
+        self._load_hours += load
+        return load
 
     def _end_attempt(self, job_id: str, attempt: Attempt) -> None:
         del self.attempts[job_id]
@@ -602,6 +636,7 @@ class Simulation:
         for advice in plan.sleep:
             manager.set_node_online(advice.node_id, False, f"asleep: {advice.reason}")
             self.sleeping.add(advice.node_id)
+            self._warm.pop(advice.node_id, None)
 
     def _sample_clients(self) -> None:
         samples = self._integrals.utilization_by_client
@@ -621,6 +656,7 @@ class Simulation:
         price = self.manager.energy_optimizer.get_time_of_day_energy_price(moment)
         integrals.add_energy(moment.hour, self._state_watts / 1000.0 * span, price)
         integrals.busy += self._busy * span
+        integrals.scarce_misused += self._misused * span
         integrals.online += self._online * span
         for reason, count in self._idle_counts.items():
             integrals.idle[reason] += count * span
@@ -721,6 +757,7 @@ class Simulation:
         result.busy_node_hours, result.awake_node_hours = integrals.busy, integrals.online
         result.render_efficiency = efficiency_best / efficiency_used if efficiency_used else 0.0
         result.guarantee_shortfall_client_hours = integrals.shortfall
+        result.scarce_node_hours_misused = integrals.scarce_misused
         if preview_fractions:
             result.first_preview_fraction_mean = sum(preview_fractions) / len(preview_fractions)
             result.first_preview_fraction_p95 = percentile(preview_fractions, 0.95)
@@ -733,6 +770,11 @@ class Simulation:
             integrals.overnight_cost,
         )
         result.kwh_by_hour, result.cost_by_hour = integrals.kwh_by_hour, integrals.cost_by_hour
+        result.task_starts = self._task_starts
+        result.cold_starts = self._cold_starts
+        starts = self._task_starts
+        result.cold_start_share = self._cold_starts / starts if starts else 0.0
+        result.scene_load_node_hours = self._load_hours
         result.preemptions = manager.performance_metrics.preemptions_count
         result.requeues = self._requeues
         result.work_lost_to_failures_node_hours = self._lost_failures

@@ -49,6 +49,9 @@ class PolicyResult:
     render_efficiency: float = 0.0
     """Best possible node-hours for the completed jobs over the node-hours they used."""
     guarantee_shortfall_client_hours: float = 0.0
+    scarce_node_hours_misused: float = 0.0
+    """GPU and large-memory node-hours spent on work that needed neither while as much work
+    that needed them waited (:mod:`~render_farm_manager.simulation.scarce`)."""
     first_preview_fraction_mean: float | None = None
     """First preview after the job's first start, as a share of its time from start to end."""
     first_preview_fraction_p95: float | None = None
@@ -61,6 +64,14 @@ class PolicyResult:
     energy_cost: float = 0.0
     overnight_kwh: float = 0.0
     overnight_cost: float = 0.0
+    task_starts: int = 0
+    """Attempts of shot tasks started on a node."""
+    cold_starts: int = 0
+    """Of those, the ones whose node had last worked on another shot or step (or had slept,
+    failed or just joined): they load the scene first."""
+    cold_start_share: float = 0.0
+    scene_load_node_hours: float = 0.0
+    """Node-hours spent loading scenes (shot tasks and single jobs)."""
     preemptions: int = 0
     requeues: int = 0
     work_lost_to_failures_node_hours: float = 0.0
@@ -105,6 +116,7 @@ class Integrals:
         self.kwh_by_hour = [0.0] * 24
         self.cost_by_hour = [0.0] * 24
         self.shortfall = 0.0
+        self.scarce_misused = 0.0
         self.utilization_by_client: dict[str, list[tuple[float, float]]] = defaultdict(list)
 
     def add_energy(self, hour_of_day: int, kwh: float, price: float) -> None:

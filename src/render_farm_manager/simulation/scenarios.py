@@ -31,6 +31,10 @@ The world does not suit a learner by construction (the same in every scenario):
   farm-upgrade the second half of the new cpu-gen3 is capped too (0.85: the building's power
   budget).
 
+A node loads a job's scene (0.5-10 minutes, :data:`SCENE_LOAD_MINUTES`) before its first
+frame unless the last work it started was of the same shot and step and it has not slept, failed
+or gone to maintenance since: the cold-start share of the shot tasks is reported.
+
 Offered load is true work (estimate times noise) over the farm's true capacity (its nodes'
 expected speeds), so the biased estimates make the queue look lighter than it is, not the
 scenario heavier.
@@ -292,6 +296,9 @@ SIM_SHOT_CAP_HOURS = 40.0
 """...and a shot with a simulation step at most this many (its sim is one task)."""
 SHOT_LANES = 0.2
 """Share of the farm a shot can expect to use at once (sizes its deadline)."""
+SCENE_LOAD_MINUTES = (0.5, 10.0)
+"""What loading a job's scene costs a node that last worked on something else (log-uniform,
+drawn per job from its own seed, so the rest of a workload is the same with or without it)."""
 
 
 def _node_classes(nodes: int, scenario: str, hours: float) -> list[NodeClassSpec]:
@@ -382,6 +389,11 @@ def _deadline_factor(rng: random.Random) -> float:
     if draw < 0.75:
         return rng.uniform(3.0, 8.0)
     return rng.uniform(8.0, 24.0)
+
+
+def _scene_load(rng_name: str, job_id: str) -> float:
+    """Minutes a cold node spends loading the job's scene (see :data:`SCENE_LOAD_MINUTES`)."""
+    return round(_log_uniform(random.Random(f"{rng_name}:scene:{job_id}"), *SCENE_LOAD_MINUTES), 2)
 
 
 def _log_uniform(rng: random.Random, low: float, high: float) -> float:
@@ -491,7 +503,8 @@ def generate_workload(
         raise WorkloadError(f"a farm needs at least 5 nodes (one per class), got {nodes}")
     if not 0 < days <= 30:
         raise WorkloadError(f"days must be within (0, 30], got {days}")
-    rng = random.Random(f"{scenario}:{nodes}:{float(days):g}:{seed}")
+    rng_name = f"{scenario}:{nodes}:{float(days):g}:{seed}"
+    rng = random.Random(rng_name)
     hours = days * 24.0
     specs = _node_classes(nodes, scenario, hours)
     base_specs = [s for s in specs if s.arrives_at_hours == 0]
@@ -553,6 +566,9 @@ def generate_workload(
             jobs.append(job)
             submitted += job.estimated_duration_hours * job.noise
     jobs.sort(key=lambda j: (j.submit_at_hours, j.id))
+    jobs = [
+        job.model_copy(update={"scene_load_minutes": _scene_load(rng_name, job.id)}) for job in jobs
+    ]
     maintenance = []
     for day in range(int(days)):
         spec = specs[day % len(specs)]

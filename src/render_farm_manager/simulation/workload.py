@@ -140,6 +140,9 @@ class JobSpec(_Spec):
     can_be_preempted: bool = True
     noise: float = Field(default=1.0, gt=0)
     """Hidden: true duration multiplier of this particular job."""
+    scene_load_minutes: float = Field(default=0.0, ge=0, le=600)
+    """Hidden: what a node spends loading the job's scene (per step of a shot) before its
+    first frame, unless the node's last work was of the same shot and step (a warm start)."""
     # Shots (all defaults: a single-task job, as in workloads saved before shots existed).
     frames: int = Field(default=0, ge=0, le=100_000)
     """Frames of the shot; 0: a single-task job."""

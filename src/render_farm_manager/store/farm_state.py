@@ -15,13 +15,14 @@ from render_farm_manager.core.models import EnergyMode, ProgressiveOutputConfig
 if TYPE_CHECKING:
     from render_farm_manager.core.manager import RenderFarmManager
 
-LIMITS, METRICS, SPEEDS, ENERGY, TARIFF, SETTINGS = (
+LIMITS, METRICS, SPEEDS, ENERGY, TARIFF, SETTINGS, WARM = (
     "limits",
     "metrics",
     "learned_speeds",
     "energy",
     "tariff",
     "settings",
+    "warm_scenes",
 )
 
 
@@ -104,8 +105,16 @@ def job_extra(manager: RenderFarmManager, job_id: str) -> str | None:
 # -- reading back ------------------------------------------------------------------------------
 
 
+def warm_doc(manager: RenderFarmManager) -> str:
+    """The scene each node holds (the shot and step of the last task started there)."""
+    return _dumps({node_id: list(scene) for node_id, scene in manager._cycle.warm.items()})
+
+
 def apply_docs(manager: RenderFarmManager, docs: dict[str, str]) -> None:
     """Put the farm-level documents a store holds back into a freshly built manager."""
+    if WARM in docs:
+        warm = json.loads(docs[WARM])
+        manager._cycle.warm.update({node_id: (s[0], s[1]) for node_id, s in warm.items()})
     if LIMITS in docs:
         manager._path.limits.update(json.loads(docs[LIMITS]))
     if METRICS in docs:

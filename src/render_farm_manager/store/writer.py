@@ -165,6 +165,7 @@ class WriteThrough:
         )
         changes.state[farm_state.LIMITS] = farm_state.limits_doc(manager)
         changes.state[farm_state.METRICS] = farm_state.metrics_doc(manager)
+        changes.state[farm_state.WARM] = farm_state.warm_doc(manager)
         speeds = farm_state.speeds_doc(manager)
         if speeds is not None:
             changes.state[farm_state.SPEEDS] = speeds
@@ -195,6 +196,7 @@ class WriteThrough:
         clients: dict[str, None] = {}
         docs: set[str] = set()
         tables, extra_maps, queue = self._tables, self._extra_maps, path.index.queue
+        warm = manager._cycle.warm
         for mapping, key in tx.keys:
             table = tables.get(id(mapping))
             if mapping is queue:
@@ -208,6 +210,8 @@ class WriteThrough:
                 clients[key] = None
             elif table == "limits":
                 docs.add(farm_state.LIMITS)
+            elif mapping is warm:
+                docs.add(farm_state.WARM)
         for model, names in tx.touched.values():
             owner: Any = path.owner_of(model)
             if owner is None:
@@ -265,6 +269,8 @@ class WriteThrough:
             changes.state[farm_state.LIMITS] = farm_state.limits_doc(manager)
         if farm_state.METRICS in docs:
             changes.state[farm_state.METRICS] = farm_state.metrics_doc(manager)
+        if farm_state.WARM in docs:
+            changes.state[farm_state.WARM] = farm_state.warm_doc(manager)
         speeds = self._speeds
         if speeds is not None and speeds.version != self._speeds_version:
             changes.state[farm_state.SPEEDS] = farm_state.speeds_doc(manager) or "{}"

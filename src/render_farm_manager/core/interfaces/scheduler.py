@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from render_farm_manager.scheduling.cycle_plan import CyclePlan
     from render_farm_manager.scheduling.inheritance import InheritanceIndex
     from render_farm_manager.scheduling.limits import LimitBook
+    from render_farm_manager.scheduling.locality import Locality
     from render_farm_manager.scheduling.ready_queue import ReadyQueue
 
 
@@ -74,10 +75,12 @@ class SchedulerInterface(ABC):
         reclaim_by_preemption: bool = False,
         reclaim_grace_minutes: float = 30.0,
         limits: LimitBook | None = None,
+        locality: Locality | None = None,
     ) -> CyclePlan:
         """One cycle's decisions, from the eligible waiting work in ``queue``, the nodes, the
-        running work, the client quotas to enforce and the energy optimizer to consult. Pure:
-        it changes nothing. By default: the assignments :meth:`schedule_jobs` makes for the
+        running work, the client quotas to enforce, the energy optimizer to consult and which
+        scene each node holds (``locality``: a node keeps the shot it renders). Pure: it changes
+        nothing. By default: the assignments :meth:`schedule_jobs` makes for the
         eligible waiting jobs, in scheduling order."""
         from render_farm_manager.scheduling.cycle_plan import CyclePlan
 
